@@ -1,0 +1,110 @@
+"""The ``workbench`` command: the demo, importing traces, and (as they land) eval runs.
+
+Examples:
+    $ workbench demo
+    $ workbench import sample_data/traces.jsonl --workspace analysis
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "traces.jsonl"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.run(args)
+    except TraceLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench", description="Error analysis of LLM applications."
+    )
+    commands = parser.add_subparsers(title="commands")
+    demo = commands.add_parser("demo", help="load the sample traces and summarise them")
+    demo.add_argument("--traces", type=Path, default=SAMPLE, help="trace file (default: sample)")
+    demo.set_defaults(run=_demo)
+    summary = commands.add_parser("summary", help="load a trace file and summarise it")
+    summary.add_argument("traces", help="a trace file, glob or export")
+    summary.add_argument("--format", default=None, help="force a format (default: sniffed)")
+    summary.add_argument("--skip-bad", action="store_true", help="skip bad records, list them")
+    summary.set_defaults(run=_summary)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if not Path(args.traces).exists():
+        print(f"error: {args.traces} not found; run from a clone of the repository")
+        return 1
+    return _show(str(args.traces), None, skip=False)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    return _show(args.traces, args.format, skip=args.skip_bad)
+
+
+def _show(source: str, format: str | None, *, skip: bool) -> int:
+    started = time.perf_counter()
+    with warnings.catch_warnings():  # the skipped records are printed below in full
+        warnings.simplefilter("ignore", TraceLoadWarning)
+        traces = load_traces(source, format=format, errors="skip" if skip else "raise")
+    seconds = time.perf_counter() - started
+    print(f"Loaded {len(traces):,} traces from {source} in {seconds:.2f} s\n")
+    print(describe(traces).to_string())
+    skipped = traces.attrs.get("skipped")
+    if skipped is not None and len(skipped):
+        print(f"\nSkipped {len(skipped)} bad record(s):")
+        print(skipped.to_string(index=False))
+    return 0
+
+
+def describe(traces: pd.DataFrame) -> pd.DataFrame:
+    """A one-column summary of a trace table: size, span of time, models, feedback, tools."""
+    facts: dict[str, object] = {"traces": len(traces)}
+    stamps = traces["timestamp"].dropna()
+    if len(stamps):
+        facts["from"] = stamps.min().isoformat()
+        facts["to"] = stamps.max().isoformat()
+    if "model" in traces:
+        facts["models"] = ", ".join(
+            f"{m} ({n})" for m, n in traces["model"].value_counts().head(4).items()
+        )
+    if "messages" in traces:
+        turns = traces["messages"].map(lambda m: len(m) if isinstance(m, list) else 0)
+        facts["messages per trace (median)"] = float(turns.median())
+    if "tool_calls" in traces:
+        calls = traces["tool_calls"].map(lambda c: len(c) if isinstance(c, list) else 0)
+        facts["traces with tool calls"] = int((calls > 0).sum())
+    if "feedback" in traces:
+        facts["traces with feedback"] = int(traces["feedback"].notna().sum())
+    if "latency_ms" in traces:
+        facts["latency p50 / p95 (ms)"] = (
+            f"{traces['latency_ms'].quantile(0.5):.0f} / {traces['latency_ms'].quantile(0.95):.0f}"
+        )
+    if "cost_usd" in traces:
+        facts["total cost (USD)"] = round(float(traces["cost_usd"].sum()), 4)
+    return pd.DataFrame({"value": facts})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

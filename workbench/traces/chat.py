@@ -1,0 +1,171 @@
+"""OpenAI-style chat: message lists, request/response logs, and what a user saw.
+
+A chat trace keeps its full message list (roles, tool calls, tool results) so the
+reviewer can show it the way the app's user saw it; ``input`` and ``output`` are
+the last user turn and the last assistant reply, for tables, search and embedding.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from workbench.traces.errors import RecordError
+
+ASSISTANT_ROLES = frozenset({"assistant", "agent", "ai", "bot", "model", "asssistant"})
+"""Roles that speak for the app; logs use several, and typos happen."""
+USER_ROLES = frozenset({"user", "human", "customer"})
+"""Roles that speak for the app's user."""
+
+_LANGCHAIN_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+def normalise_messages(value: Any, field: str = "messages") -> list[dict[str, Any]]:
+    """Check and tidy a message list; every message keeps all of its own keys.
+
+    Raises:
+        RecordError: the value is not a list of ``{"role", "content"}`` objects; the
+            field names the offending index, e.g. ``messages[2]``.
+    """
+    if not isinstance(value, list):
+        raise RecordError(f"expected a list of messages, got {type(value).__name__}", field)
+    messages = []
+    for index, message in enumerate(value):
+        where = f"{field}[{index}]"
+        if not isinstance(message, dict):
+            raise RecordError(
+                f'expected a message object with "role" and "content", '
+                f"got {type(message).__name__}",
+                where,
+            )
+        messages.append(_normalise_message(message, where))
+    return messages
+
+
+def _normalise_message(message: dict[str, Any], where: str) -> dict[str, Any]:
+    """Give a message a ``role`` and text ``content`` while keeping all other keys."""
+    tidy = dict(message)
+    role = tidy.get("role")
+    if role is None and "type" in tidy:  # LangChain serialises messages with "type"
+        role = _LANGCHAIN_ROLES.get(str(tidy["type"]), str(tidy["type"]))
+    if not isinstance(role, str) or not role:
+        raise RecordError('message has no "role"', where)
+    tidy["role"] = role
+    tidy["content"] = content_text(tidy.get("content"), f"{where}.content")
+    if "tool_calls" in tidy and tidy["tool_calls"] is not None:
+        if not isinstance(tidy["tool_calls"], list):
+            raise RecordError("expected a list of tool calls", f"{where}.tool_calls")
+    return tidy
+
+
+def content_text(content: Any, field: str) -> str:
+    """Message content as text: strings stay, content parts are joined, None is empty."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, dict):
+                parts.append(f"[{part.get('type', 'part')}]")
+            else:
+                raise RecordError(f"unexpected content part {type(part).__name__}", field)
+        return "\n".join(parts)
+    if isinstance(content, dict):
+        return json.dumps(content, ensure_ascii=False)
+    raise RecordError(f"expected text content, got {type(content).__name__}", field)
+
+
+def last_text(messages: list[dict[str, Any]], roles: frozenset[str]) -> str:
+    """The last non-empty content spoken by one of ``roles``, or ``""``."""
+    for message in reversed(messages):
+        if message["role"].lower() in roles and message["content"].strip():
+            return str(message["content"])
+    return ""
+
+
+def tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tool call in order, with its raw arguments and, where logged, its result."""
+    results = {
+        m.get("tool_call_id"): m["content"]
+        for m in messages
+        if m["role"] == "tool" and m.get("tool_call_id")
+    }
+    calls = []
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            if not isinstance(call, dict):
+                continue
+            function = call.get("function") if isinstance(call.get("function"), dict) else call
+            arguments = function.get("arguments", function.get("args"))
+            calls.append(
+                {
+                    "id": call.get("id"),
+                    "name": function.get("name"),
+                    "arguments": arguments,
+                    "result": results.get(call.get("id")),
+                }
+            )
+    return calls
+
+
+def from_request_response(request: Any, response: Any) -> list[dict[str, Any]]:
+    """The conversation of one logged API call: request messages plus the reply.
+
+    Accepts chat-completions bodies (``choices[].message``) and wrappers whose
+    response carries a full ``messages`` list.
+    """
+    if not isinstance(request, dict):
+        raise RecordError("expected an object", "request")
+    messages = normalise_messages(request.get("messages", []), "request.messages")
+    if not isinstance(response, dict):
+        return messages
+    if isinstance(response.get("messages"), list):
+        full = normalise_messages(response["messages"], "response.messages")
+        return full if len(full) >= len(messages) else messages + full
+    for index, choice in enumerate(response.get("choices") or []):
+        if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+            where = f"response.choices[{index}].message"
+            messages.append(_normalise_message(choice["message"], where))
+            break
+    return messages
+
+
+def cassette_records(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Recorded HTTP interactions (VCR cassettes) with chat completions, as log records."""
+    records = []
+    for index, interaction in enumerate(doc.get("interactions") or []):
+        where = f"interactions[{index}]"
+        request = (interaction or {}).get("request") or {}
+        response = (interaction or {}).get("response") or {}
+        if "chat/completions" not in str(request.get("uri", "")):
+            continue
+        body = response.get("body")
+        records.append(
+            {
+                "request": _json_body(request.get("body"), f"{where}.request.body"),
+                "response": _json_body(
+                    body.get("string") if isinstance(body, dict) else body,
+                    f"{where}.response.body",
+                ),
+                "uri": request.get("uri"),
+                "status": (response.get("status") or {}).get("code"),
+            }
+        )
+    return records
+
+
+def _json_body(body: Any, field: str) -> Any:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise RecordError(f"body is not JSON ({exc})", field) from None
+    return body
