@@ -52,9 +52,8 @@ def _normalise_message(message: dict[str, Any], where: str) -> dict[str, Any]:
         raise RecordError('message has no "role"', where)
     tidy["role"] = role
     tidy["content"] = content_text(tidy.get("content"), f"{where}.content")
-    if "tool_calls" in tidy and tidy["tool_calls"] is not None:
-        if not isinstance(tidy["tool_calls"], list):
-            raise RecordError("expected a list of tool calls", f"{where}.tool_calls")
+    if tidy.get("tool_calls") is not None and not isinstance(tidy["tool_calls"], list):
+        raise RecordError("expected a list of tool calls", f"{where}.tool_calls")
     return tidy
 
 
@@ -81,12 +80,43 @@ def content_text(content: Any, field: str) -> str:
     raise RecordError(f"expected text content, got {type(content).__name__}", field)
 
 
-def last_text(messages: list[dict[str, Any]], roles: frozenset[str]) -> str:
-    """The last non-empty content spoken by one of ``roles``, or ``""``."""
+def last_input(messages: list[dict[str, Any]]) -> str:
+    """The last thing the app's user said, or ``""``."""
     for message in reversed(messages):
-        if message["role"].lower() in roles and message["content"].strip():
+        if message["role"].lower() in USER_ROLES and message["content"].strip():
             return str(message["content"])
     return ""
+
+
+def last_reply(messages: list[dict[str, Any]]) -> str:
+    """What the app said last: the last assistant turn's text, or the tool calls it made.
+
+    A conversation that ends in tool calls (an agent mid-task, or a logged single
+    call) shows those calls, not an older text reply that answered something else.
+    """
+    for message in reversed(messages):
+        if message["role"].lower() not in ASSISTANT_ROLES:
+            continue
+        if message["content"].strip():
+            return str(message["content"])
+        calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+        if calls:
+            return "[tool calls] " + "; ".join(_call_text(c) for c in calls)
+    return ""
+
+
+def _function(call: dict[str, Any]) -> dict[str, Any]:
+    """The name/arguments part of a tool call (OpenAI nests it under ``function``)."""
+    function = call.get("function")
+    return function if isinstance(function, dict) else call
+
+
+def _call_text(call: dict[str, Any]) -> str:
+    function = _function(call)
+    arguments = function.get("arguments", function.get("args", ""))
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return f"{function.get('name')}({arguments})"
 
 
 def tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,7 +131,7 @@ def tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for call in message.get("tool_calls") or []:
             if not isinstance(call, dict):
                 continue
-            function = call.get("function") if isinstance(call.get("function"), dict) else call
+            function = _function(call)
             arguments = function.get("arguments", function.get("args"))
             calls.append(
                 {

@@ -43,7 +43,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 """Canonical column -> source field names recognised for it, most specific first."""
 
 _SECONDS_ALIASES = {"latency_s": "latency_ms", "duration_s": "latency_ms"}
-"""Fields in seconds that become milliseconds (a bare ``latency`` has no unit, so it stays metadata)."""
+"""Fields in seconds that become milliseconds (a bare ``latency`` has no unit: unit-less, kept)."""
 
 
 def check_mapping(mapping: dict[str, str] | None) -> dict[str, str]:
@@ -76,6 +76,9 @@ def pick(record: dict[str, Any], mapping: dict[str, str]) -> tuple[dict[str, Any
             if name in rest and rest[name] is not None:
                 found[column] = rest.pop(name)
                 break
+    for column in CANONICAL_COLUMNS:  # a canonical table loaded again keeps its columns
+        if column not in found and rest.get(column) is not None:
+            found[column] = rest.pop(column)
     for name, column in _SECONDS_ALIASES.items():
         if column not in found and name in rest and _is_number(rest[name]):
             found[column] = float(rest.pop(name)) * 1000.0
@@ -120,7 +123,7 @@ def to_timestamp(value: Any, field: str = "timestamp") -> pd.Timestamp:
             raise RecordError(f"expected a time, got {type(value).__name__}", field)
     except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
         raise RecordError(f"unreadable time {_short(value)}", field) from None
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise RecordError(f"unreadable time {_short(value)}", field)
     return stamp
 

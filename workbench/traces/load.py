@@ -178,7 +178,11 @@ def _frame(rows: list[tuple[Row, Place]]) -> pd.DataFrame:
     frame["trace_id"] = frame["trace_id"].astype(str)
     frame["input"] = frame["input"].fillna("").astype(str)
     frame["output"] = frame["output"].fillna("").astype(str)
-    frame["metadata"] = [m if isinstance(m, dict) else {} for m in frame["metadata"]]
+    frame["metadata"] = pd.Series(
+        [m if isinstance(m, dict) else {} for m in frame["metadata"]],
+        index=frame.index,
+        dtype=object,
+    )
     frame["messages"] = frame["messages"].astype(object).where(frame["messages"].notna(), None)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     for column in ("latency_ms", "cost_usd"):

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from workbench.traces.errors import LoadReport, Place, TraceLoadError
+from workbench.traces.errors import LoadReport, Place, TraceLoadError, TraceLoadWarning
 
 CONTAINERS = ("jsonl", "json", "csv", "parquet", "yaml", "dataframe")
 """Container names accepted by ``load_traces(format=...)``."""
@@ -174,9 +175,17 @@ def _csv_items(text: str, name: str) -> Iterator[Item]:
         header = next(reader)
     except StopIteration:
         return
-    header = [h.strip() for h in header]
+    header = _unique_header([h.strip() for h in header], name)
     start = reader.line_num + 1
-    for number, cells in enumerate(reader, start=1):
+    number = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise TraceLoadError(Place(name, line=start), f"malformed CSV ({exc})") from None
+        number += 1
         place = Place(name, row=number, line=start)
         start = reader.line_num + 1
         if not any(c.strip() for c in cells):
@@ -186,6 +195,25 @@ def _csv_items(text: str, name: str) -> Iterator[Item]:
                 place, f"has {len(cells)} cells but the header names {len(header)} columns"
             )
         yield Item({h: _cell(c) for h, c in zip(header, cells, strict=True) if c != ""}, place)
+
+
+def _unique_header(header: list[str], name: str) -> list[str]:
+    """Keep every column of a header that repeats a name: the repeats become ``name.1``..."""
+    seen: dict[str, int] = {}
+    unique = []
+    for column in header:
+        count = seen.get(column, 0)
+        seen[column] = count + 1
+        unique.append(column if count == 0 else f"{column}.{count}")
+    repeated = sorted(c for c, n in seen.items() if n > 1)
+    if repeated:
+        warnings.warn(
+            f"{name} line 1: column(s) {repeated} appear more than once; the repeats are kept "
+            f"as {[u for u in unique if u not in seen]}",
+            TraceLoadWarning,
+            stacklevel=6,
+        )
+    return unique
 
 
 def _cell(text: str) -> Any:

@@ -8,6 +8,7 @@ chat-completion calls. Fields it does not recognise go to ``metadata``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from workbench.traces import chat
@@ -34,12 +35,13 @@ def record_to_row(record: Any, mapping: dict[str, str]) -> Row:
     """
     if not isinstance(record, dict):
         raise RecordError(f"expected an object with fields, got {type(record).__name__}")
-    found, rest = pick(record, mapping)
     row: Row = {}
-    messages = _messages(found, rest, row)
+    record, logged = _split_logged_call(record, row)
+    found, rest = pick(record, mapping)
+    messages = logged if logged is not None else _messages(found, rest)
     row["messages"] = messages
-    row["input"] = _text_of(found.get("input"), "input", messages, chat.USER_ROLES)
-    row["output"] = _text_of(found.get("output"), "output", messages, chat.ASSISTANT_ROLES)
+    row["input"] = _text_of(found.get("input"), "input", messages, chat.last_input)
+    row["output"] = _text_of(found.get("output"), "output", messages, chat.last_reply)
     if messages is None and "input" not in found and "output" not in found:
         raise RecordError(
             "no input, output or messages field; fields are "
@@ -54,15 +56,27 @@ def record_to_row(record: Any, mapping: dict[str, str]) -> Row:
     return row
 
 
-def _messages(found: dict[str, Any], rest: dict[str, Any], row: Row) -> list[Row] | None:
-    """The chat of a record, from ``messages``, a request/response pair, or message-shaped input."""
+def _split_logged_call(record: dict[str, Any], row: Row) -> tuple[dict[str, Any], list[Row] | None]:
+    """Take a logged chat-completions call (request with messages, and its response) apart.
+
+    Done before field recognition, so ``response`` is read as the API reply rather
+    than as an ``output`` text.
+    """
+    request = record.get("request")
+    if not (isinstance(request, dict) and "messages" in request):
+        return record, None
+    rest = {k: v for k, v in record.items() if k not in ("request", "response")}
+    response = record.get("response")
+    messages = chat.from_request_response(request, response)
+    _from_response(request, response, row, rest)
+    return rest, messages
+
+
+def _messages(found: dict[str, Any], rest: dict[str, Any]) -> list[Row] | None:
+    """The chat of a record, from ``messages`` or message-shaped input."""
     if "messages" in found:
         messages = chat.normalise_messages(found["messages"])
         return _append_output_messages(messages, found)
-    if isinstance(rest.get("request"), dict) and "messages" in rest["request"]:
-        request, response = rest.pop("request"), rest.pop("response", None)
-        _from_response(request, response, row, rest)
-        return chat.from_request_response(request, response)
     source = found.get("input")
     if isinstance(source, dict) and isinstance(source.get("messages"), list):
         found.pop("input")
@@ -101,10 +115,12 @@ def _from_response(request: Row, response: Any, row: Row, rest: Row) -> None:
         rest["response_id"] = body["id"]
 
 
-def _text_of(value: Any, field: str, messages: list[Row] | None, roles: frozenset[str]) -> str:
-    """Input/output text: the field itself when it is text, else the chat's last turn."""
+def _text_of(
+    value: Any, field: str, messages: list[Row] | None, from_chat: Callable[[list[Row]], str]
+) -> str:
+    """Input/output text: the field itself when it is text, else taken from the chat."""
     if value is None:
-        return chat.last_text(messages, roles) if messages else ""
+        return from_chat(messages) if messages else ""
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -118,7 +134,7 @@ def _text_of(value: Any, field: str, messages: list[Row] | None, roles: frozense
 
 
 def _optional_fields(found: dict[str, Any], row: Row) -> None:
-    """Coerce the optional canonical fields that the record has."""
+    """Coerce the optional canonical fields that the record has (a record's own win)."""
     if "timestamp" in found:
         row["timestamp"] = to_timestamp(found["timestamp"])
     if "model" in found:
