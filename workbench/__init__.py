@@ -1,22 +1,57 @@
 """The workbench: error analysis of LLM applications, in a notebook.
 
 Load traces, see how the app fails, tag failures, and turn each failure mode into
-an eval validated against human labels.
+an eval validated against human labels. Names are imported on first use, so
+``import workbench`` stays quick and touches no network.
 
 Examples:
     >>> import workbench as wb
     >>> traces = wb.load_traces("sample_data/traces.jsonl")
+    >>> ws = wb.open_workspace("analysis")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces
+
+if TYPE_CHECKING:
+    from workbench import llm
+    from workbench.workspace import TraceConflictWarning, Workspace, open_workspace
 
 __version__ = "0.1.0"
 
+_LAZY: dict[str, str] = {
+    "open_workspace": "workbench.workspace",
+    "Workspace": "workbench.workspace",
+    "TraceConflictWarning": "workbench.workspace",
+}
+"""Public name -> the module that defines it, imported when the name is first used."""
+
+_MODULES = {"llm"}
+"""Submodules reachable as attributes (``wb.llm.configure(...)``)."""
+
 __all__ = [
+    "TraceConflictWarning",
     "TraceLoadError",
     "TraceLoadWarning",
+    "Workspace",
     "__version__",
+    "llm",
     "load_traces",
+    "open_workspace",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f"workbench.{name}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,8 +1,8 @@
 """OpenAI-style chat: message lists, request/response logs, and what a user saw.
 
 A chat trace keeps its full message list (roles, tool calls, tool results) so the
-reviewer can show it the way the app's user saw it; ``input`` and ``output`` are
-the last user turn and the last assistant reply, for tables, search and embedding.
+reviewer can show it the way the app's user saw it; ``input`` is the user's opening
+request and ``output`` the app's last reply, for tables, search and embedding.
 """
 
 from __future__ import annotations
@@ -80,9 +80,13 @@ def content_text(content: Any, field: str) -> str:
     raise RecordError(f"expected text content, got {type(content).__name__}", field)
 
 
-def last_input(messages: list[dict[str, Any]]) -> str:
-    """The last thing the app's user said, or ``""``."""
-    for message in reversed(messages):
+def first_input(messages: list[dict[str, Any]]) -> str:
+    """The request that opened the conversation: the user's first non-empty turn, or ``""``.
+
+    In multi-turn chats the last user turn is often a closing ("thanks!"); the first
+    one says what the user came for, as the root span's input does in tracing tools.
+    """
+    for message in messages:
         if message["role"].lower() in USER_ROLES and message["content"].strip():
             return str(message["content"])
     return ""

@@ -40,7 +40,7 @@ def record_to_row(record: Any, mapping: dict[str, str]) -> Row:
     found, rest = pick(record, mapping)
     messages = logged if logged is not None else _messages(found, rest)
     row["messages"] = messages
-    row["input"] = _text_of(found.get("input"), "input", messages, chat.last_input)
+    row["input"] = _text_of(found.get("input"), "input", messages, chat.first_input)
     row["output"] = _text_of(found.get("output"), "output", messages, chat.last_reply)
     if messages is None and "input" not in found and "output" not in found:
         raise RecordError(

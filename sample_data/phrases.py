@@ -1,0 +1,2707 @@
+"""The wording and the world of the sample store: catalogue, policies, people and phrase banks.
+
+Pure data. User banks are keyed by language then by situation; assistant banks likewise. Slots in
+braces are filled by ``scenarios.py``; a template may use any slot its situation provides.
+"""
+
+# ruff: noqa: E501  (sentences read better unwrapped)
+
+SYSTEM_PROMPT_V12 = """You are Trailhead, the customer support assistant of Northwind Outfitters, an online store for outdoor gear and apparel.
+
+Help customers with orders, shipping, returns and exchanges, refunds, product questions, sizing, promo codes and warranty claims.
+- Always use the tools to look up orders, tracking, stock and policies. Never guess an order status or a policy.
+- Follow the store policies exactly as get_policy returns them. Do not make exceptions or promises they do not allow.
+- Reply in the customer's language.
+- Be friendly and concise: a few sentences, with the order number or product name the customer needs.
+- Never share internal identifiers (customer ids, internal references, warehouse bins) with customers.
+- Escalate to a human only for billing disputes, account security, suspected fraud, damage claims over 250, or when the customer asks for a person.
+
+Customer locale: {locale}. Today is {today}."""
+
+SYSTEM_PROMPT_V13 = """You are Trailhead, the customer support assistant of Northwind Outfitters, an online store for outdoor gear and apparel.
+
+Help customers with orders, shipping, returns and exchanges, refunds, product questions, sizing, promo codes and warranty claims.
+- Always use the tools to look up orders, tracking, stock and policies. Never guess an order status or a policy.
+- Tool arguments must be a single valid JSON object that matches the tool's schema, with double-quoted keys and strings. Example: {{"order_id": "NW-3481102"}}
+- Follow the store policies exactly as get_policy returns them. Do not make exceptions or promises they do not allow.
+- Reply in the customer's language.
+- Be warm and thorough: acknowledge how the customer feels, explain their options fully, and anticipate follow-up questions so they don't need to write again.
+- Never share internal identifiers (customer ids, internal references, warehouse bins) with customers.
+- Escalate to a human only for billing disputes, account security, suspected fraud, damage claims over 250, or when the customer asks for a person.
+
+Customer locale: {locale}. Today is {today}."""
+
+SYSTEM_PROMPTS = {"v12": SYSTEM_PROMPT_V12, "v13": SYSTEM_PROMPT_V13}
+
+POLICIES = {
+    "returns": "Unworn, unwashed items with original tags can be returned within 30 days of delivery. Exchanges for another size or colour ship free. For refunds, a return label fee of 6.95 (in the order currency) is deducted unless the item is defective or we sent the wrong item. Items marked Last Chance are final sale. Refunds go to the original payment method.",
+    "refunds": "Refunds are issued to the original payment method within 5 business days after the return arrives at our warehouse; banks can take another 3-5 business days to show them. Original shipping charges are refunded only when the item arrived damaged, defective or incorrect. Refunds are never issued as store credit unless the customer asks for it.",
+    "damaged_items": "Report damaged or defective items within 30 days of delivery. We send a free replacement, or a full refund including original shipping if the customer prefers or the item is out of stock. Photos are optional. Claims on orders over 250 are reviewed by the support team within 1 business day. Customers never pay return shipping for damaged items.",
+    "warranty": "Northwind gear is covered for 2 years from purchase against defects in materials and workmanship (seams, zippers, buckles, delamination, stitching). Normal wear and tear, accidents, misuse and improper care are not covered. Approved claims get a repair, a replacement or store credit, at our choice.",
+    "promotions": "One promo code per order. Codes cannot be combined and cannot be applied after an order has been placed. If an item's price drops within 14 days of purchase, we refund the difference once per item on request. Codes are not valid on gift cards or Last Chance items.",
+    "shipping": "Standard shipping (3-7 business days) is free on orders over 75, otherwise 5.95. Express (1-2 business days) costs 14.95 when ordered by 2 pm Eastern on a business day. We ship to the US, Canada, the UK and the EU; international orders take 5-10 business days and duties are prepaid at checkout. Express cannot be delivered to PO boxes; standard can.",
+}
+
+# code, name, short name, category, price, material, colours, size range, fit, waterproof, blurb
+# fmt: off
+_CATALOGUE = [
+    ("RMB", "Ridgeline Mid Hiking Boot", "Ridgeline boots", "footwear", 189.0, "full-grain leather", ("Brown", "Black"), "shoe", "true", True, "A waterproof leather boot with a grippy lugged sole that handles rocky, wet trails."),
+    ("RVB", "Ridgeline Vegan Hiking Boot", "Ridgeline Vegan", "footwear", 169.0, "recycled synthetic", ("Slate", "Olive", "Black"), "shoe", "true", True, "Same last and sole as the Ridgeline, with a waterproof synthetic upper and no animal materials."),
+    ("STR", "Switchback Trail Runner", "Switchbacks", "footwear", 134.0, "engineered mesh", ("Glacier Blue", "Black", "Rust"), "shoe", "small", False, "Light and breathable for fast hikes and trail runs in dry weather."),
+    ("SGT", "Switchback GTX Trail Runner", "Switchback GTX", "footwear", 154.0, "mesh with waterproof membrane", ("Black", "Forest"), "shoe", "small", True, "The trail runner with a waterproof membrane for muddy shoulder-season runs."),
+    ("TAS", "Talus Approach Shoe", "Talus", "footwear", 139.0, "suede leather", ("Sand", "Slate"), "shoe_short", "true", False, "Sticky rubber toe and a suede upper for scrambling to the crag."),
+    ("DCS", "Driftwood Camp Sandal", "Driftwood sandals", "footwear", 59.0, "synthetic webbing", ("Black", "Rust", "Sand"), "shoe_short", "large", False, "Adjustable webbing sandal for camp, river crossings and summer days."),
+    ("BFW", "Boulder Field Winter Boot", "Boulder Field boots", "footwear", 219.0, "waxed leather", ("Brown",), "shoe", "large", True, "Insulated, waterproof winter boot rated to about -25 °C."),
+    ("LWS", "Larch Wool Slipper", "Larch slippers", "footwear", 69.0, "boiled wool", ("Heather Grey", "Forest"), "shoe_short", "true", False, "Boiled-wool slipper with a felt footbed for the cabin."),
+    ("SDJ", "Summit 700 Down Jacket", "Summit jacket", "jackets", 249.0, "700-fill down, ripstop nylon", ("Black", "Rust", "Navy"), "apparel", "small", False, "Very warm for its weight, packs into its own pocket; water-resistant shell."),
+    ("CRS", "Cascade 2.5L Rain Shell", "Cascade shell", "jackets", 159.0, "2.5-layer nylon", ("Glacier Blue", "Black", "Olive"), "apparel", "true", True, "Fully waterproof, breathable shell with pit zips and a helmet-compatible hood."),
+    ("TIP", "Timberline Insulated Parka", "Timberline parka", "jackets", 299.0, "synthetic insulation, recycled polyester", ("Black", "Olive"), "apparel_short", "large", True, "Long waterproof parka for city winters and cold, wet days."),
+    ("BSJ", "Bluff Softshell Jacket", "Bluff softshell", "jackets", 129.0, "stretch softshell", ("Slate", "Navy"), "apparel", "true", False, "Stretchy and windproof for active days; sheds light showers."),
+    ("KFP", "Kettle Fleece Pullover", "Kettle fleece", "jackets", 79.0, "recycled polyester fleece", ("Heather Grey", "Forest", "Sand", "Black"), "apparel", "large", False, "Cosy quarter-zip fleece that layers under a shell."),
+    ("ESV", "Ember Synthetic Vest", "Ember vest", "jackets", 99.0, "synthetic insulation", ("Black", "Rust"), "apparel_short", "true", False, "Core warmth without bulk; keeps insulating when damp."),
+    ("HWS", "Haywire Wind Shirt", "Haywire wind shirt", "jackets", 89.0, "ultralight nylon", ("Glacier Blue", "Sand"), "apparel", "true", False, "Featherweight wind layer that stuffs into its chest pocket."),
+    ("MCB", "Merino 200 Crew Base Layer", "Merino crew", "layers", 85.0, "merino wool", ("Black", "Navy", "Heather Grey"), "apparel", "small", False, "Midweight merino that stays warm and doesn't hold odour on multi-day trips."),
+    ("MTE", "Merino 150 Tee", "Merino tee", "layers", 65.0, "merino wool", ("Black", "Sand", "Forest", "Glacier Blue"), "apparel", "true", False, "Lightweight merino tee for hiking in warm weather."),
+    ("SHP", "Switchback Hiking Pants", "Switchback pants", "layers", 95.0, "stretch nylon", ("Slate", "Olive", "Black"), "apparel", "true", False, "Durable stretch pants with a DWR finish and zip pockets."),
+    ("FCP", "Flatiron Convertible Pants", "Flatiron pants", "layers", 89.0, "nylon", ("Sand", "Slate"), "apparel_short", "large", False, "Zip-off legs turn them into shorts at the trailhead."),
+    ("CFS", "Cinder Flannel Shirt", "Cinder flannel", "layers", 69.0, "organic cotton flannel", ("Rust", "Forest", "Navy"), "apparel", "true", False, "Soft brushed flannel for camp evenings."),
+    ("THH", "Trailhead Hoodie", "Trailhead hoodie", "layers", 74.0, "cotton blend", ("Heather Grey", "Black", "Olive"), "apparel", "large", False, "Everyday hoodie with the Northwind pine logo."),
+    ("LSH", "Lookout Sun Hoodie", "Lookout sun hoodie", "layers", 55.0, "UPF 50 polyester", ("Glacier Blue", "Sand"), "apparel_short", "true", False, "UPF 50 sun protection with thumb loops for desert and alpine days."),
+    ("RWS", "Ridge Wool Hiking Socks (3-pack)", "Ridge socks", "accessories", 36.0, "merino blend", ("Heather Grey", "Black"), "apparel_short", "true", False, "Cushioned merino socks, three pairs."),
+    ("CLB", "Canyon Leather Belt", "Canyon belt", "accessories", 45.0, "full-grain leather", ("Brown", "Black"), "apparel_short", "true", False, "Full-grain leather belt with a matte buckle."),
+    ("RLG", "Ranchhand Leather Gloves", "Ranchhand gloves", "accessories", 42.0, "goatskin leather", ("Sand",), "apparel_short", "small", False, "Tough goatskin work gloves for chopping wood and camp chores."),
+    ("PFB", "Pinecone Fleece Beanie", "Pinecone beanie", "accessories", 29.0, "recycled fleece", ("Rust", "Black", "Forest"), "one", "true", False, "Warm fleece-lined beanie."),
+    ("TTG", "Tundra Touchscreen Gloves", "Tundra gloves", "accessories", 39.0, "softshell with synthetic palm", ("Black", "Navy"), "apparel_short", "true", True, "Waterproof insulated gloves that work with your phone."),
+    ("KDP", "Kestrel 28L Daypack", "Kestrel daypack", "packs", 129.0, "recycled nylon", ("Black", "Rust", "Glacier Blue"), "pack", "true", False, "Ventilated back panel, hydration sleeve and a rain cover."),
+    ("PBP", "Pathfinder 45L Backpack", "Pathfinder 45", "packs", 199.0, "ripstop nylon", ("Forest", "Black"), "pack", "true", False, "Overnight and weekend pack with an adjustable torso."),
+    ("SRB", "Scree 18L Running Vest", "Scree vest", "packs", 109.0, "stretch mesh", ("Black", "Glacier Blue"), "apparel_short", "small", False, "Bounce-free running vest with two soft flasks."),
+    ("HDB", "Haul 60L Duffel", "Haul duffel", "packs", 139.0, "TPU-laminated polyester", ("Black", "Rust", "Olive"), "one", "true", True, "Waterproof duffel with backpack straps for expeditions and airports."),
+    ("SLP", "Sling 6L Hip Pack", "Sling hip pack", "packs", 45.0, "recycled nylon", ("Black", "Sand", "Glacier Blue"), "one", "true", False, "Hip pack for phone, snacks and keys on short hikes."),
+    ("BT2", "Basecamp 2P Tent", "Basecamp 2", "camping", 329.0, "silnylon fly, aluminium poles", ("Olive",), "one", "true", True, "Freestanding two-person backpacking tent, 1.9 kg trail weight."),
+    ("BT3", "Basecamp 3P Tent", "Basecamp 3", "camping", 399.0, "silnylon fly, aluminium poles", ("Olive", "Sand"), "one", "true", True, "Roomy three-person tent with two doors and two vestibules."),
+    ("TSB", "Tundra 15°F Down Sleeping Bag", "Tundra bag", "camping", 279.0, "650-fill down", ("Navy",), "bag", "true", False, "Three-season down bag, comfortable to about 15 °F / -9 °C."),
+    ("MSB", "Meadow 40°F Synthetic Sleeping Bag", "Meadow bag", "camping", 129.0, "synthetic fill", ("Forest", "Rust"), "bag", "true", False, "Summer bag that stays warm when damp."),
+    ("GHL", "Glow 400 Headlamp", "Glow headlamp", "camping", 39.0, "aluminium, USB-C battery", ("Black", "Rust"), "one", "true", True, "400 lumens, red light mode, rechargeable, waterproof to IPX7."),
+    ("FCS", "Firefly Canister Stove", "Firefly stove", "camping", 49.0, "titanium and steel", ("Silver",), "one", "true", False, "Boils a litre in about 3.5 minutes; folds into a mug."),
+    ("CTP", "Cairn Carbon Trekking Poles", "Cairn poles", "camping", 119.0, "carbon fibre", ("Black",), "one", "true", False, "Folding carbon poles with cork grips, 420 g a pair."),
+    ("RCC", "Ridgecrest Camp Chair", "Ridgecrest chair", "camping", 79.0, "aluminium, polyester", ("Olive", "Rust"), "one", "true", False, "Packable camp chair with a high back."),
+    ("OLM", "Oakmoss Leather Camp Mug", "Oakmoss mug", "camping", 34.0, "enamel steel, leather sleeve", ("Forest", "Sand"), "one", "true", False, "Enamel mug with a stitched leather sleeve."),
+]
+# fmt: on
+_FIELDS = (
+    "code",
+    "name",
+    "short",
+    "category",
+    "price",
+    "material",
+    "colours",
+    "sizes",
+    "fit",
+    "waterproof",
+    "blurb",
+)
+PRODUCTS = [dict(zip(_FIELDS, row, strict=True)) for row in _CATALOGUE]
+
+SIZES = {
+    "shoe": ["7", "7.5", "8", "8.5", "9", "9.5", "10", "10.5", "11", "11.5", "12", "13"],
+    "shoe_short": ["6", "7", "8", "9", "10", "11", "12"],
+    "apparel": ["XS", "S", "M", "L", "XL", "XXL"],
+    "apparel_short": ["S", "M", "L", "XL"],
+    "pack": ["S/M", "M/L"],
+    "bag": ["Regular", "Long"],
+    "one": ["One Size"],
+}
+FIT_NOTES = {
+    "true": "true to size",
+    "small": "runs small; most customers size up",
+    "large": "runs large; most customers size down",
+}
+BUDGETS = [40.0, 50.0, 60.0, 75.0, 80.0, 100.0, 120.0, 150.0, 200.0, 250.0, 300.0]
+OTHER_BRANDS = {
+    "shoe": [
+        "Merrell",
+        "Salomon",
+        "Nike",
+        "Altra",
+        "Hoka",
+        "Keen",
+        "Adidas",
+        "La Sportiva",
+        "Brooks",
+        "Lowa",
+    ],
+    "apparel": [
+        "Patagonia",
+        "Arc'teryx",
+        "Columbia",
+        "The North Face",
+        "Uniqlo",
+        "REI",
+        "Decathlon",
+        "H&M",
+        "Marmot",
+    ],
+}
+HEIGHTS = ["5'6\"", "5'9\"", "6'1\"", "5'4\"", "6'3\"", "175 cm", "168 cm", "182 cm", "5'11\""]
+PROMO_CODES = [
+    ("FALL20", 20, 100.0),
+    ("WELCOME10", 10, 0.0),
+    ("HIKE15", 15, 75.0),
+    ("TRAILMIX25", 25, 150.0),
+    ("NWFRIENDS", 15, 50.0),
+    ("CAMPOUT30", 30, 200.0),
+    ("NEWSLETTER10", 10, 0.0),
+    ("SNOWDAY", 20, 120.0),
+]
+DESTINATIONS = [
+    "Canada",
+    "the UK",
+    "Germany",
+    "Ireland",
+    "Mexico",
+    "Australia",
+    "Norway",
+    "Alaska",
+    "Puerto Rico",
+    "France",
+    "Japan",
+    "Hawaii",
+]
+WAREHOUSES = ["RNO-2", "RNO-2", "CMH-1", "ROT-1"]
+WAREHOUSE_CITY = "Reno, NV"
+DELAY_EVENTS = [
+    "Delay: severe weather in the area",
+    "Exception: address information needed",
+    "Held at facility: awaiting customs clearance",
+    "Delay: package missed the scheduled truck",
+    "Exception: damaged label, being re-labelled",
+]
+DELIVERED_EVENTS = [
+    "Delivered, left at front door",
+    "Delivered to mailroom",
+    "Delivered, handed to resident",
+    "Delivered to parcel locker",
+    "Delivered, left at back porch",
+]
+CARRIERS = {
+    "US": ["UPS", "USPS", "FedEx"],
+    "CA": ["Canada Post", "Purolator"],
+    "GB": ["Royal Mail", "DPD"],
+    "ES": ["Correos", "SEUR"],
+    "DE": ["DHL", "Hermes"],
+    "FR": ["Colissimo", "Chronopost"],
+}
+TRACKING_FORMATS = {
+    "UPS": ("1Z", 16),
+    "USPS": ("94", 20),
+    "FedEx": ("", 12),
+    "Canada Post": ("", 16),
+    "Purolator": ("", 12),
+    "Royal Mail": ("RM", 9),
+    "DPD": ("15", 12),
+    "Correos": ("PQ", 14),
+    "SEUR": ("", 13),
+    "DHL": ("00", 18),
+    "Hermes": ("H", 19),
+    "Colissimo": ("6A", 11),
+    "Chronopost": ("XY", 11),
+}
+HUBS = {
+    "US": [
+        "Memphis, TN",
+        "Louisville, KY",
+        "Salt Lake City, UT",
+        "Ontario, CA",
+        "Dallas, TX",
+        "Indianapolis, IN",
+        "Chicago, IL",
+        "Sacramento, CA",
+    ],
+    "CA": ["Mississauga, ON", "Richmond, BC", "Calgary, AB", "Montréal, QC"],
+    "GB": ["Coventry", "Hinckley", "Heathrow", "Warrington"],
+    "ES": ["Madrid", "Zaragoza", "Barcelona", "Valencia"],
+    "DE": ["Leipzig", "Frankfurt am Main", "Köln", "Hamburg"],
+    "FR": ["Roissy", "Lyon", "Chilly-Mazarin", "Bordeaux"],
+}
+
+LOCALES = {
+    "en-US": {
+        "weight": 72,
+        "currency": "USD",
+        "offsets": [-5, -5, -6, -7, -8, -8],
+        "first": [
+            "Dana",
+            "Marcus",
+            "Jenna",
+            "Tyler",
+            "Priya",
+            "Luis",
+            "Hannah",
+            "Kevin",
+            "Aisha",
+            "Brandon",
+            "Megan",
+            "Carlos",
+            "Olivia",
+            "Jamal",
+            "Emily",
+            "Trevor",
+            "Sofia",
+            "Derek",
+            "Grace",
+            "Nate",
+            "Kayla",
+            "Wes",
+            "Mei",
+            "Rachel",
+            "Andre",
+            "Lauren",
+            "Cody",
+            "Tanya",
+            "Ben",
+            "Hailey",
+            "Omar",
+            "Claire",
+            "Josh",
+            "Nina",
+            "Ryan",
+            "Alexis",
+            "Sam",
+            "Bethany",
+            "Diego",
+            "Kim",
+        ],
+        "last": [
+            "Whitfield",
+            "Nguyen",
+            "Okafor",
+            "Brennan",
+            "Patel",
+            "Garcia",
+            "Larsen",
+            "Kowalski",
+            "Johnson",
+            "Reyes",
+            "Chen",
+            "Murphy",
+            "Hill",
+            "Alvarez",
+            "Baker",
+            "Cohen",
+            "Foster",
+            "Tanaka",
+            "Ward",
+            "Sullivan",
+            "Price",
+            "Jensen",
+            "Brooks",
+            "Ortiz",
+            "Shah",
+        ],
+        "cities": [
+            ("Denver", "CO", "80205", "US"),
+            ("Portland", "OR", "97214", "US"),
+            ("Seattle", "WA", "98103", "US"),
+            ("Boulder", "CO", "80302", "US"),
+            ("Austin", "TX", "78704", "US"),
+            ("Minneapolis", "MN", "55408", "US"),
+            ("Asheville", "NC", "28801", "US"),
+            ("Salt Lake City", "UT", "84102", "US"),
+            ("Burlington", "VT", "05401", "US"),
+            ("Bend", "OR", "97701", "US"),
+            ("Chicago", "IL", "60614", "US"),
+            ("Brooklyn", "NY", "11215", "US"),
+            ("Boise", "ID", "83702", "US"),
+            ("Sacramento", "CA", "95816", "US"),
+            ("Anchorage", "AK", "99501", "US"),
+            ("Madison", "WI", "53703", "US"),
+            ("Flagstaff", "AZ", "86001", "US"),
+            ("Missoula", "MT", "59801", "US"),
+            ("Atlanta", "GA", "30307", "US"),
+            ("San Diego", "CA", "92104", "US"),
+        ],
+        "streets": [
+            "Alder St",
+            "Maple Ave",
+            "N Williams Ave",
+            "Pine Ridge Rd",
+            "Elm Ct",
+            "Juniper Ln",
+            "Lakeshore Dr",
+            "W 32nd Ave",
+            "Cedar St",
+            "Sunset Blvd",
+            "Main St",
+            "Aspen Way",
+            "Hawthorne Blvd",
+            "Oak Hollow Dr",
+        ],
+    },
+    "en-GB": {
+        "weight": 5,
+        "currency": "GBP",
+        "offsets": [0],
+        "first": [
+            "Oliver",
+            "Amelia",
+            "Harry",
+            "Isla",
+            "George",
+            "Freya",
+            "Jack",
+            "Poppy",
+            "Rhys",
+            "Imogen",
+            "Callum",
+            "Niamh",
+        ],
+        "last": [
+            "Hughes",
+            "Clarke",
+            "Evans",
+            "Thompson",
+            "Walsh",
+            "Patel",
+            "Robertson",
+            "Price",
+            "Hall",
+            "Wright",
+        ],
+        "cities": [
+            ("Manchester", "", "M14 5RT", "GB"),
+            ("Bristol", "", "BS6 5QA", "GB"),
+            ("Edinburgh", "", "EH9 1PL", "GB"),
+            ("Keswick", "", "CA12 5HT", "GB"),
+            ("Leeds", "", "LS6 2AB", "GB"),
+            ("Cardiff", "", "CF24 4HQ", "GB"),
+        ],
+        "streets": [
+            "Church Road",
+            "Station Road",
+            "Victoria Street",
+            "Park Lane",
+            "Mill Lane",
+            "High Street",
+        ],
+    },
+    "en-CA": {
+        "weight": 5,
+        "currency": "CAD",
+        "offsets": [-5, -5, -7, -8],
+        "first": [
+            "Liam",
+            "Chloé",
+            "Ethan",
+            "Maya",
+            "Noah",
+            "Avery",
+            "Jasmine",
+            "Connor",
+            "Zoe",
+            "Arjun",
+        ],
+        "last": [
+            "Tremblay",
+            "MacDonald",
+            "Singh",
+            "Roy",
+            "Campbell",
+            "Wilson",
+            "Fraser",
+            "Leblanc",
+        ],
+        "cities": [
+            ("Vancouver", "BC", "V5K 0A1", "CA"),
+            ("Calgary", "AB", "T2P 1J9", "CA"),
+            ("Toronto", "ON", "M6J 1H4", "CA"),
+            ("Halifax", "NS", "B3H 1Y6", "CA"),
+            ("Canmore", "AB", "T1W 1P3", "CA"),
+        ],
+        "streets": [
+            "Commercial Dr",
+            "Kensington Rd NW",
+            "Queen St W",
+            "Spring Garden Rd",
+            "Bow Valley Trail",
+        ],
+    },
+    "es-ES": {
+        "weight": 7,
+        "currency": "EUR",
+        "offsets": [1],
+        "first": [
+            "Lucía",
+            "Javier",
+            "Marta",
+            "Pablo",
+            "Elena",
+            "Sergio",
+            "Carmen",
+            "Álvaro",
+            "Nuria",
+            "Diego",
+            "Irene",
+            "Raúl",
+        ],
+        "last": [
+            "García",
+            "Fernández",
+            "López",
+            "Martínez",
+            "Sánchez",
+            "Romero",
+            "Navarro",
+            "Torres",
+            "Ruiz",
+            "Gil",
+        ],
+        "cities": [
+            ("Madrid", "Madrid", "28004", "ES"),
+            ("Barcelona", "Barcelona", "08012", "ES"),
+            ("Valencia", "Valencia", "46003", "ES"),
+            ("Bilbao", "Bizkaia", "48001", "ES"),
+            ("Granada", "Granada", "18009", "ES"),
+            ("Oviedo", "Asturias", "33003", "ES"),
+        ],
+        "streets": [
+            "Calle Mayor",
+            "Calle de Alcalá",
+            "Carrer de Verdi",
+            "Avenida de la Constitución",
+            "Calle del Carmen",
+        ],
+    },
+    "de-DE": {
+        "weight": 6,
+        "currency": "EUR",
+        "offsets": [1],
+        "first": [
+            "Lukas",
+            "Anna",
+            "Jonas",
+            "Lea",
+            "Felix",
+            "Sophie",
+            "Maximilian",
+            "Laura",
+            "Tobias",
+            "Katharina",
+            "Jan",
+            "Miriam",
+        ],
+        "last": [
+            "Müller",
+            "Schmidt",
+            "Schneider",
+            "Fischer",
+            "Weber",
+            "Becker",
+            "Hoffmann",
+            "Wagner",
+            "Koch",
+            "Richter",
+        ],
+        "cities": [
+            ("München", "BY", "80469", "DE"),
+            ("Berlin", "BE", "10435", "DE"),
+            ("Hamburg", "HH", "22767", "DE"),
+            ("Freiburg", "BW", "79098", "DE"),
+            ("Köln", "NW", "50667", "DE"),
+            ("Leipzig", "SN", "04109", "DE"),
+        ],
+        "streets": ["Hauptstraße", "Bergstraße", "Lindenallee", "Schillerstraße", "Gartenweg"],
+    },
+    "fr-FR": {
+        "weight": 5,
+        "currency": "EUR",
+        "offsets": [1],
+        "first": [
+            "Camille",
+            "Lucas",
+            "Manon",
+            "Hugo",
+            "Léa",
+            "Thomas",
+            "Chloé",
+            "Antoine",
+            "Inès",
+            "Julien",
+            "Margaux",
+            "Nicolas",
+        ],
+        "last": [
+            "Martin",
+            "Bernard",
+            "Dubois",
+            "Moreau",
+            "Laurent",
+            "Lefebvre",
+            "Girard",
+            "Roux",
+            "Fournier",
+            "Mercier",
+        ],
+        "cities": [
+            ("Lyon", "ARA", "69003", "FR"),
+            ("Paris", "IDF", "75011", "FR"),
+            ("Grenoble", "ARA", "38000", "FR"),
+            ("Annecy", "ARA", "74000", "FR"),
+            ("Toulouse", "OCC", "31000", "FR"),
+            ("Nantes", "PDL", "44000", "FR"),
+        ],
+        "streets": [
+            "rue de la République",
+            "avenue Jean Jaurès",
+            "rue Victor Hugo",
+            "boulevard Gambetta",
+            "rue des Lilas",
+        ],
+    },
+}
+
+# Relative traffic by the customer's local hour, midnight first.
+LOCAL_HOUR_WEIGHTS = [
+    1.2,
+    0.6,
+    0.3,
+    0.2,
+    0.2,
+    0.3,
+    0.8,
+    1.5,
+    2.5,
+    3.2,
+    3.6,
+    3.8,
+    4.2,
+    4.0,
+    3.6,
+    3.4,
+    3.3,
+    3.5,
+    3.8,
+    4.3,
+    4.6,
+    4.2,
+    3.0,
+    2.0,
+]
+
+DATE_NAMES = {
+    "en": {
+        "days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+        "months": [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ],
+        "format": "{wd}, {m} {d}",
+    },
+    "es": {
+        "days": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
+        "months": [
+            "enero",
+            "febrero",
+            "marzo",
+            "abril",
+            "mayo",
+            "junio",
+            "julio",
+            "agosto",
+            "septiembre",
+            "octubre",
+            "noviembre",
+            "diciembre",
+        ],
+        "format": "el {wd} {d} de {m}",
+    },
+    "de": {
+        "days": ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
+        "months": [
+            "Januar",
+            "Februar",
+            "März",
+            "April",
+            "Mai",
+            "Juni",
+            "Juli",
+            "August",
+            "September",
+            "Oktober",
+            "November",
+            "Dezember",
+        ],
+        "format": "{wd}, {d}. {m}",
+    },
+    "fr": {
+        "days": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+        "months": [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ],
+        "format": "{wd} {d} {m}",
+    },
+}
+AND = {"en": "and", "es": "y", "de": "und", "fr": "et"}
+
+HANDOFF_REASONS = {
+    "order_status": [
+        "Customer asking where their order is",
+        "Order status inquiry",
+        "Customer wants an update on delivery",
+        "Customer wants to know when the order arrives",
+        "Where is my order request",
+    ],
+    "return": [
+        "Customer wants to return an item",
+        "Return request, please assist",
+        "Customer asking to exchange for another size",
+        "Customer wants to send something back",
+    ],
+    "product_rec": [
+        "Customer wants product recommendations",
+        "Needs help choosing a product",
+        "Product question, better handled by a specialist",
+        "Customer asking which item to buy",
+    ],
+    "sizing": [
+        "Customer has a sizing question",
+        "Sizing advice needed",
+        "Customer unsure which size to order",
+    ],
+    "change_address": [
+        "Customer wants to change the shipping address",
+        "Address change request",
+        "Update delivery address for customer",
+    ],
+    "promo_code": [
+        "Customer has a question about a promo code",
+        "Promo code not working for customer",
+        "Discount code inquiry",
+    ],
+    "stock_check": [
+        "Customer asking if an item is in stock",
+        "Stock availability question",
+        "Inventory question",
+    ],
+    "shipping": [
+        "Customer asking about shipping options",
+        "Shipping question",
+        "Customer wants to know delivery times and costs",
+    ],
+}
+
+REASONS = {
+    "en": {
+        "too_small": "it's too small",
+        "too_large": "it's too big",
+        "not_as_expected": "it doesn't look like the pictures",
+        "changed_mind": "I changed my mind",
+        "not_needed": "I don't need it anymore",
+        "quality": "the quality isn't what I expected",
+    },
+    "es": {
+        "too_small": "me queda pequeño",
+        "too_large": "me queda grande",
+        "not_as_expected": "no se parece a las fotos",
+        "changed_mind": "he cambiado de opinión",
+        "not_needed": "ya no lo necesito",
+        "quality": "la calidad no es la que esperaba",
+    },
+    "de": {
+        "too_small": "es zu klein ist",
+        "too_large": "es zu groß ist",
+        "not_as_expected": "es anders aussieht als auf den Fotos",
+        "changed_mind": "ich es mir anders überlegt habe",
+        "not_needed": "ich es nicht mehr brauche",
+        "quality": "die Qualität nicht meinen Erwartungen entspricht",
+    },
+    "fr": {
+        "too_small": "c'est trop petit",
+        "too_large": "c'est trop grand",
+        "not_as_expected": "ça ne ressemble pas aux photos",
+        "changed_mind": "j'ai changé d'avis",
+        "not_needed": "je n'en ai plus besoin",
+        "quality": "la qualité n'est pas celle que j'attendais",
+    },
+}
+
+CONSTRAINT_ASKS = {
+    "no_leather": [
+        "No leather please, I'm vegan.",
+        "I don't wear leather or suede.",
+        "Has to be leather-free.",
+        "Nothing with leather, it's for my sister who's vegan.",
+        "Please, no animal products like leather.",
+        "I'd like to avoid leather entirely.",
+    ],
+    "budget": [
+        "My budget is {value} max.",
+        "I don't want to spend more than {value}.",
+        "Needs to be under {value}.",
+        "Nothing over {value} please.",
+        "Keep it below {value} if you can, that's a hard limit for me.",
+        "Budget: {value}, can't go higher.",
+    ],
+    "size": [
+        "It has to come in size {value}, nothing else fits me.",
+        "I need size {value}.",
+        "Only useful to me if it comes in {value}.",
+        "Must be available in {value} — that's my size.",
+        "I'm a {value}, so please only things that come in that.",
+    ],
+    "colour": [
+        "It must be {value}, that's the only colour I wear.",
+        "Only in {value} please.",
+        "Has to come in {value} to match the rest of my kit.",
+        "Colour matters: {value} or nothing.",
+        "I'd want it in {value}.",
+    ],
+    "deadline": [
+        "I need it before {value}, I'm leaving for a trip.",
+        "It has to arrive before {value}.",
+        "Can I get it by {value}? It's for a trip that day.",
+        "Must be here before {value} — it's a birthday present.",
+        "Deadline is {value}, we leave that morning.",
+    ],
+    "waterproof": [
+        "It has to be fully waterproof, not just water-resistant.",
+        "Must be waterproof, it rains all the time here.",
+        "Waterproof is a must.",
+        "I need something properly waterproof.",
+        "It needs to keep me dry in real rain.",
+    ],
+}
+
+DAMAGE = {
+    "en": {
+        "footwear": [
+            "the sole is already peeling off",
+            "one of the eyelets popped out",
+            "the stitching on the heel came apart",
+            "there's a tear in the mesh by the toe",
+            "the left boot squeaks and the insole is glued crooked",
+        ],
+        "jackets": [
+            "the main zipper broke the first time I used it",
+            "there's a hole in the sleeve",
+            "down is leaking out of a seam",
+            "the hood drawcord snapped",
+            "the taped seam is peeling inside",
+        ],
+        "layers": [
+            "it arrived with a hole near the collar",
+            "the seam on the leg split",
+            "there's a bleach stain on it",
+            "the snap button fell off",
+        ],
+        "packs": [
+            "the hip belt buckle is cracked",
+            "a shoulder strap is ripping at the seam",
+            "the zipper pull came off",
+            "there's a cut in the fabric at the bottom",
+        ],
+        "camping": [],
+        "accessories": [
+            "the stitching came apart",
+            "there's a hole in it",
+            "it has a big scuff and a tear",
+        ],
+        "any": [
+            "it's damaged",
+            "it came broken",
+            "it arrived damaged",
+            "it's defective out of the box",
+        ],
+    },
+    "es": {
+        "footwear": ["la suela se está despegando", "la costura del talón se ha abierto"],
+        "jackets": ["la cremallera se rompió el primer día", "tiene un agujero en la manga"],
+        "layers": ["llegó con un agujero en el cuello", "se ha descosido la pernera"],
+        "packs": ["la hebilla del cinturón está rota", "una correa se está rompiendo"],
+        "camping": [],
+        "accessories": ["se ha descosido"],
+        "any": ["está dañado", "llegó roto", "tiene un defecto de fábrica"],
+    },
+    "de": {
+        "footwear": ["sich die Sohle schon ablöst", "die Naht an der Ferse aufgegangen ist"],
+        "jackets": [
+            "der Reißverschluss beim ersten Tragen kaputtgegangen ist",
+            "ein Loch im Ärmel ist",
+        ],
+        "layers": ["ein Loch am Kragen ist", "die Naht am Bein aufgerissen ist"],
+        "packs": ["die Schnalle am Hüftgurt gebrochen ist", "ein Schultergurt an der Naht reißt"],
+        "camping": [],
+        "accessories": ["eine Naht offen ist"],
+        "any": [
+            "der Artikel beschädigt ist",
+            "es kaputt angekommen ist",
+            "es von Anfang an defekt ist",
+        ],
+    },
+    "fr": {
+        "footwear": ["la semelle se décolle déjà", "la couture du talon a lâché"],
+        "jackets": [
+            "la fermeture éclair a cassé dès la première utilisation",
+            "il y a un trou dans la manche",
+        ],
+        "layers": ["il est arrivé avec un trou au col", "la couture de la jambe s'est ouverte"],
+        "packs": ["la boucle de la ceinture est cassée", "une bretelle se déchire"],
+        "camping": [],
+        "accessories": ["la couture a lâché"],
+        "any": [
+            "l'article est abîmé",
+            "il est arrivé cassé",
+            "il est défectueux dès la sortie du carton",
+        ],
+    },
+}
+
+# Problems specific to one camping product (English only; other languages use the generic ones).
+DAMAGE_BY_CODE = {
+    "BT2": [
+        "one of the tent poles arrived snapped",
+        "the rainfly has a tear",
+        "a pole hub is cracked",
+    ],
+    "BT3": [
+        "one of the tent poles arrived snapped",
+        "the door zipper is broken",
+        "a seam on the fly is leaking",
+    ],
+    "TSB": ["the zipper is broken", "down is leaking out of a baffle"],
+    "MSB": ["the zipper is broken", "there's a rip along the footbox"],
+    "GHL": ["the headlamp won't charge", "it won't turn on", "the strap buckle snapped"],
+    "FCS": ["the stove won't light at all", "the pot supports are bent"],
+    "CTP": ["the pole locks won't lock", "one section is cracked"],
+    "RCC": ["a chair leg is bent", "the fabric tore at the seat"],
+    "OLM": ["the enamel is chipped", "the leather sleeve is torn"],
+}
+
+CANCEL_REASONS = {
+    "en": [
+        "I ordered the wrong size",
+        "I found it cheaper elsewhere",
+        "I ordered it twice by mistake",
+        "my trip got cancelled",
+        "I picked the wrong colour",
+        "it won't arrive in time",
+        "I changed my mind",
+        "my partner already bought one",
+    ],
+    "es": [
+        "me equivoqué de talla",
+        "lo he pedido dos veces por error",
+        "se ha cancelado mi viaje",
+        "he cambiado de opinión",
+    ],
+    "de": [
+        "ich die falsche Größe bestellt habe",
+        "ich aus Versehen doppelt bestellt habe",
+        "meine Reise abgesagt wurde",
+        "ich es mir anders überlegt habe",
+    ],
+    "fr": [
+        "je me suis trompé de taille",
+        "j'ai commandé deux fois par erreur",
+        "mon voyage est annulé",
+        "j'ai changé d'avis",
+    ],
+}
+
+WARRANTY_PROBLEMS = {
+    "defect": {
+        "footwear": [
+            "the sole started separating from the upper",
+            "the waterproof membrane leaks at the toe",
+            "an eyelet ripped out",
+            "the stitching along the heel is unravelling",
+        ],
+        "jackets": [
+            "the zipper stopped working",
+            "the waterproof coating is delaminating on the inside",
+            "a seam is coming apart",
+            "the seam tape is peeling",
+        ],
+        "layers": [
+            "a seam is coming apart",
+            "the zipper stopped working",
+            "the stitching at the crotch is unravelling",
+        ],
+        "packs": [
+            "the buckle snapped while I was adjusting it",
+            "the stitching on the strap is unravelling",
+            "the zipper stopped working",
+            "the frame sheet cracked",
+        ],
+    },
+    "wear": {
+        "footwear": [
+            "the heel has worn through after a lot of hiking",
+            "the tread is worn smooth",
+            "my dog chewed the laces and the tongue",
+        ],
+        "jackets": [
+            "the fabric is pilling and thin at the elbows",
+            "I tore it on a barbed wire fence",
+            "a campfire spark burned a hole in it",
+            "it lost its loft after I put it in the dryer",
+        ],
+        "layers": [
+            "it shrank after I put it in the dryer",
+            "the knees are worn through",
+            "I tore it on a barbed wire fence",
+        ],
+        "packs": [
+            "my dog chewed the strap",
+            "the bottom is worn through from dragging it on rocks",
+            "I tore it on a sharp rock",
+        ],
+    },
+}
+WARRANTY_PROBLEMS["expired"] = WARRANTY_PROBLEMS["defect"]
+
+BILLING_REASONS = {
+    "double_charge": [
+        "Customer reports being charged twice for one order",
+        "Possible duplicate charge on customer's card",
+        "Duplicate payment dispute",
+    ],
+    "login": [
+        "Customer locked out of account, password reset email not arriving",
+        "Account access issue, needs identity verification",
+        "Customer cannot log in",
+    ],
+    "fraud": [
+        "Customer reports an order they did not place",
+        "Possible unauthorised order on customer's account",
+        "Suspected account takeover",
+    ],
+    "gift_card": [
+        "Gift card balance missing after checkout",
+        "Gift card not applied, customer charged full amount",
+        "Gift card dispute",
+    ],
+}
+
+EMAIL_WRAP = {
+    "en": [
+        ("Hello,", "Thanks,"),
+        ("Hi there,", "Best regards,"),
+        ("Dear Northwind team,", "Kind regards,"),
+        ("Hi,", "Thank you,"),
+        ("Good afternoon,", "Cheers,"),
+        ("To whom it may concern,", "Sincerely,"),
+    ],
+    "es": [
+        ("Hola,", "Gracias,"),
+        ("Buenos días:", "Un saludo,"),
+        ("Estimado equipo de Northwind:", "Atentamente,"),
+    ],
+    "de": [
+        ("Hallo,", "Danke und viele Grüße"),
+        ("Sehr geehrte Damen und Herren,", "Mit freundlichen Grüßen"),
+        ("Guten Tag,", "Beste Grüße"),
+    ],
+    "fr": [
+        ("Bonjour,", "Merci,"),
+        ("Madame, Monsieur,", "Cordialement,"),
+        ("Bonjour à l'équipe Northwind,", "Bien à vous,"),
+    ],
+}
+GREETINGS = {
+    "en": [
+        "Hi,",
+        "Hello!",
+        "hey",
+        "Hi there.",
+        "Good morning,",
+        "Hey!",
+        "Hello,",
+        "hi",
+        "Quick question:",
+        "Hey there,",
+        "Evening!",
+        "Hiya,",
+    ],
+    "es": ["Hola,", "Hola!", "Buenas,", "Hola, buenos días.", "Buenas tardes,"],
+    "de": ["Hallo,", "Hi,", "Guten Tag,", "Moin,", "Hallo zusammen,"],
+    "fr": ["Bonjour,", "Bonsoir,", "Salut,", "Bonjour !", "Bonjour à vous,"],
+}
+CASUAL_SWAPS = [
+    ("you", "u"),
+    ("please", "pls"),
+    ("thanks", "thx"),
+    ("because", "bc"),
+    ("your", "ur"),
+    ("I'm", "im"),
+    ("don't", "dont"),
+    ("can't", "cant"),
+    ("tomorrow", "tmrw"),
+    ("going to", "gonna"),
+    ("want to", "wanna"),
+    ("know", "kno"),
+    ("are", "r"),
+]
+
+# Paragraphs an over-eager reply pads itself with; an overlong reply draws six of them.
+FILLER = {
+    "any": [
+        "I completely understand how important this is to you, and I want you to know that your experience matters a great deal to all of us here at Northwind Outfitters. We take every single order seriously, from the moment you click the button to the moment it arrives at your door, and we're always looking for ways to make that journey smoother.",
+        "To give you a little more background on how things work behind the scenes: once an order is placed, it goes to one of our fulfilment centres, where our team picks, checks and packs every item by hand before handing it to the carrier. Each of these steps is tracked in our system, which is why I'm able to look up the details for you right now.",
+        "In case it's helpful for the future, you can always find your order history, tracking links, return labels and saved addresses in the Account section of our website or app. Many customers find it handy to turn on notifications there, so they get an update at every step without having to reach out to us.",
+        "I also want to mention that our customer support team is available seven days a week, and you're always welcome to reach out again through chat, email or the app if anything else comes up. There's no such thing as a silly question, and we'd much rather hear from you than have you wondering about something.",
+        "While I have you, it might be worth knowing that we regularly run seasonal promotions and members of our Trail Club loyalty programme get early access to sales, free standard shipping on every order and a birthday discount. Signing up is free and only takes a minute from your account page.",
+        "Just to recap everything we've covered so far, so that it's all in one place for you: I've looked into your request, checked the relevant details in our system, and summarised the outcome and your options above. If any part of that isn't clear, please don't hesitate to ask and I'll happily go through it again step by step.",
+        "I'd also like to take a moment to thank you for choosing Northwind Outfitters. We're a team of people who genuinely love being outdoors, whether that's a quick walk after work, a weekend in the mountains or a long thru-hike, and it means a lot to us that you trust us with your gear for your own adventures.",
+        "Please also keep in mind that carriers and banks sometimes have their own processing times that are outside of our control, especially around weekends and public holidays. We always do our best to move things along quickly on our side, and we keep an eye on anything that seems to be taking longer than it should.",
+        "If you're planning any trips in the coming weeks, you might also enjoy our Trail Journal blog, where our staff share packing lists, layering guides and care tips for everything from merino base layers to down sleeping bags. A little care goes a long way toward making your gear last for many seasons.",
+        "On a more general note, we're always working to improve our service, and feedback from customers like you is one of the most valuable ways we learn what's working and what isn't. After this conversation you may receive a short survey, and we'd be very grateful if you took a minute to share your thoughts.",
+        "I know that dealing with an order issue can feel like a hassle, especially when you're busy, so I've tried to cover everything you might need in one message. My goal is that you won't need to write back at all, but if you do, you can simply reply here and the whole conversation will be right in front of me.",
+        "Sustainability is also really important to us, so you might be glad to hear that our packaging is made from recycled and recyclable materials, and that we offset the carbon from every shipment. If you'd like to recycle the box, you can simply flatten it and put it in your regular paper recycling.",
+        "Another thing that many customers don't know is that we offer free repairs on many zippers and buckles through our partner repair shops, even for items that are outside the warranty period, for a small fee. It's a great way to extend the life of gear you love rather than replacing it.",
+        "Finally, I want to reassure you that everything I've shared is based on the information currently in our systems, and if anything changes on our end we'll let you know by email straight away. You don't need to do anything further for now unless you'd like to change something.",
+    ],
+    "order_status": [
+        "Tracking updates can sometimes lag behind the actual location of a parcel by up to 24 hours, because scans only appear once the carrier's systems sync. So if the map doesn't seem to move for a day, it usually doesn't mean anything is wrong; the package is most likely on a truck between facilities.",
+        "If you won't be home when the parcel arrives, most carriers let you leave delivery instructions, choose a safe place or redirect the package to a pickup point, all from the tracking page. It can be worth setting that up now so the delivery goes smoothly whenever it arrives.",
+    ],
+    "return_exchange": [
+        "When you pack your return, it's a good idea to use the original box if you still have it, or any sturdy box of a similar size, and to include all tags and accessories. You don't need to print a packing slip; the label is all we need to match the parcel to your account.",
+        "Once the carrier scans your parcel, you'll get an email, and another one when our returns team has checked it in. Most returns are inspected within two business days of arriving, and you can follow every step from the Returns page in your account.",
+    ],
+    "refund_status": [
+        "Depending on your bank, a refund can first show up as a pending transaction or simply appear as a credit on your next statement, and some banks merge it with the original charge. If you use a credit card, the timing can also depend on your statement cycle.",
+        "If you paid with a gift card or store credit, that portion goes back to the same gift card or credit balance, while anything paid by card goes back to the card. Split payments are refunded in the same proportions as the original purchase.",
+    ],
+    "product_rec": [
+        "When choosing between these, it's worth thinking about the conditions you'll be in most often, how much weight you're willing to carry, and whether you tend to run warm or cold. Many of our customers end up building a small system of layers rather than relying on a single piece to do everything.",
+        "All of these products are backed by our satisfaction guarantee, and you can read detailed customer reviews on each product page, including notes on fit, warmth and durability from people who have used them on real trips in all sorts of weather.",
+    ],
+    "sizing": [
+        "Sizing can vary a lot between brands and even between different models from the same brand, because each one is built on a different last or pattern. That's why we always recommend checking the size chart on the product page, which lists exact measurements for each size.",
+        "If you're between sizes, think about what you'll wear underneath: thicker socks or extra layers usually mean going up, while a close, technical fit usually means staying with your regular size. And remember that exchanges for another size are always free.",
+    ],
+    "change_address": [
+        "For future orders, you can save several addresses in your account and choose one at checkout, which helps avoid mix-ups if you're travelling or sending gifts. It's also worth double-checking the apartment or unit number, since that's the most common reason for delivery problems."
+    ],
+    "damaged_item": [
+        "We're really sorry this happened. Every item is inspected before it leaves our warehouse, but occasionally something gets damaged in transit or slips past our checks, and we take these reports seriously so we can work with our carriers and suppliers to prevent it from happening again."
+    ],
+    "promo_code": [
+        "Promo codes are case-insensitive, but they do need to be entered exactly, without spaces, in the promo box on the payment step of checkout. If a code doesn't work, the message under the box usually explains why, for example a minimum spend or an expiry date."
+    ],
+    "cancel_order": [
+        "Our warehouse moves quickly, especially in the mornings, so orders are often picked and packed within an hour or two. That's great for getting gear to you fast, but it does mean the window for changes is short, so it's always best to reach out as soon as possible if you need to change something."
+    ],
+    "warranty": [
+        "Our product team reviews every warranty claim individually, and the information you share helps them improve future designs. In many cases they can repair an item rather than replacing it, which is better for the environment and gets your gear back to you in great shape."
+    ],
+    "stock_check": [
+        "Stock levels change quickly, especially for popular sizes and colours, so the availability you see on the website is updated in real time. If a size sells out, you can sign up for a back-in-stock alert on the product page and we'll email you as soon as it's available again."
+    ],
+    "shipping_info": [
+        "Delivery estimates are calculated from the moment an order leaves our warehouse, and orders placed on weekends or holidays are processed on the next business day. You'll always see the exact estimate for your address at checkout before you pay."
+    ],
+    "account_billing": [
+        "For your security, our billing and account specialists need to verify a few details before they can make changes, which is why they'll reach out to you directly. Please don't share full card numbers or passwords in chat; the team will never ask for those."
+    ],
+}
+
+FEEDBACK = {
+    "en": {
+        "up": [
+            "quick and helpful",
+            "Thanks, that solved it",
+            "easy!",
+            "Super fast answer",
+            "Helpful, thank you",
+            "great service",
+            "got my return label in a minute",
+            "nice",
+            "clear answer",
+            "better than waiting on hold",
+        ],
+        "down": [
+            "still no package",
+            "didn't help",
+            "The bot doesn't understand me",
+            "I just want my refund",
+            "useless",
+            "want to talk to a person",
+            "answer was wrong",
+            "too slow",
+            "why is the return fee so high",
+            "this took forever",
+            "not what I asked",
+        ],
+    },
+    "es": {
+        "up": ["rápido y útil", "gracias, todo claro", "perfecto"],
+        "down": ["no me ha ayudado", "sigo sin mi pedido", "respuesta inútil"],
+    },
+    "de": {
+        "up": ["schnell und hilfreich", "danke, alles klar", "super"],
+        "down": ["hat nicht geholfen", "Paket immer noch nicht da", "nutzlos"],
+    },
+    "fr": {
+        "up": ["rapide et utile", "merci, c'est clair", "parfait"],
+        "down": ["ça ne m'a pas aidé", "toujours pas de colis", "réponse inutile"],
+    },
+}
+FEEDBACK_BY_MODE = {
+    "wrong_language": [
+        "I wrote in Spanish, why does it answer in English?",
+        "Pourquoi en anglais ?",
+        "Warum antwortet der Bot auf Englisch?",
+        "no hablo inglés",
+        "answer in my language please",
+    ],
+    "overlong_reply": [
+        "way too long",
+        "tl;dr",
+        "I just needed a yes or no",
+        "wall of text",
+        "too much text, couldn't find the answer",
+    ],
+    "dismissive_tone": [
+        "rude",
+        "very condescending",
+        "don't talk to customers like that",
+        "unfriendly bot",
+        "felt like I was bothering it",
+    ],
+    "premature_handoff": [
+        "just answer the question instead of passing me on",
+        "why do I need a human for this?",
+        "still waiting for someone to contact me",
+        "it couldn't do anything itself",
+    ],
+    "invented_policy": [
+        "it told me one thing and the website says another",
+        "bot promised a free return, then I was charged",
+        "the info was wrong",
+        "your policy page says something different",
+    ],
+    "missing_tool_call": [
+        "the status it gave me was wrong",
+        "it said shipped but it's not",
+        "made something up",
+        "tracking says something else",
+    ],
+    "ignored_constraint": [
+        "I said no leather!",
+        "way over my budget",
+        "doesn't come in my size, did you even read my message",
+        "it ignored what I asked for",
+    ],
+    "malformed_tool_args": [
+        "it had an error and took ages",
+        "something went wrong in the middle",
+        "slow",
+    ],
+    "leaked_internal_id": [
+        "what is this cust_int code?",
+        "weird codes in the answer",
+        "what does that reference mean?",
+    ],
+}
+
+# What customers ask for, with the search query the agent derives from it.
+REC_REQUESTS = {
+    "footwear": [
+        ("I'm looking for hiking boots for a trip to Scotland next month.", "hiking boots"),
+        ("What trail runners do you recommend for rocky terrain?", "trail running shoes"),
+        ("Need new hiking shoes, my old ones are done. Mostly day hikes.", "hiking shoes"),
+        ("Which boots would you suggest for winter walks in the snow?", "winter boots"),
+        (
+            "Can you recommend something for a first backpacking trip? Footwear-wise.",
+            "backpacking boots",
+        ),
+        ("I want comfy camp shoes to wear around the campsite.", "camp shoes"),
+        ("What's good for scrambling? I do a lot of approach hikes.", "approach shoes"),
+        ("Looking for a shoe I can hike and travel in.", "lightweight hiking shoes"),
+        ("Recommend some boots for the Camino? Walking 20 km a day.", "walking boots"),
+        ("help me pick hiking boots, I have no idea what I'm doing", "hiking boots"),
+        (
+            "My feet are always wet on muddy trails. What shoes should I get?",
+            "waterproof hiking shoes",
+        ),
+    ],
+    "jackets": [
+        ("I need a warm jacket for skiing.", "insulated ski jacket"),
+        ("What's your best rain jacket for hiking in the Pacific Northwest?", "rain jacket"),
+        ("Looking for a packable jacket for travel.", "packable jacket"),
+        ("Which jacket should I get for winter in Chicago?", "winter jacket"),
+        (
+            "Can you recommend a jacket for fall hikes? Cool mornings, warm afternoons.",
+            "light jacket",
+        ),
+        ("I need something to wear over a fleece when it's windy.", "wind jacket"),
+        (
+            "What do you have that's warm but light enough for backpacking?",
+            "lightweight insulated jacket",
+        ),
+        ("Gift idea: a jacket for my dad, he's always cold.", "warm jacket"),
+        ("I run cold. What jacket would you recommend for camping in October?", "warm jacket"),
+        ("Looking for a jacket for my daily bike commute.", "commuter jacket"),
+    ],
+    "layers": [
+        ("What base layer should I get for ski touring?", "base layer"),
+        ("I need hiking pants that don't make me sweat.", "hiking pants"),
+        ("Recommend something to wear on a hot hike, I burn easily.", "sun hoodie"),
+        ("What should I layer under my shell for winter hiking?", "base layer"),
+        ("Looking for a shirt for a week-long trek, don't want to smell by day 3.", "merino shirt"),
+        ("Good pants for climbing and hiking?", "hiking pants"),
+        ("Something cosy to wear around the campfire?", "flannel shirt"),
+        ("Need a few layers for a trip to Iceland in March.", "layers"),
+    ],
+    "packs": [
+        ("I'm looking for a daypack for hiking.", "daypack"),
+        ("What backpack would you recommend for overnight trips?", "overnight backpack"),
+        ("Need a bag for a two week trip through Europe, carry-on size.", "travel backpack"),
+        ("Which running vest is good for trail races?", "running vest"),
+        ("Looking for a small bag for short hikes with the dog.", "hip pack"),
+        ("What's a good pack for my first backpacking trip?", "backpacking pack"),
+        ("I need a big duffel for a climbing trip.", "duffel"),
+        (
+            "Something to carry my laptop on a bike commute and also hike with on weekends?",
+            "daypack",
+        ),
+    ],
+    "camping": [
+        (
+            "I need a tent for backpacking with my partner.",
+            "2 person tent",
+            ("BT2", "BT3", "TSB", "MSB"),
+        ),
+        (
+            "Recommend a sleeping bag for camping in the Rockies in September?",
+            "sleeping bag",
+            ("TSB", "MSB", "BT2"),
+        ),
+        (
+            "What stove should I get for a first backpacking trip?",
+            "backpacking stove",
+            ("FCS", "OLM", "GHL"),
+        ),
+        ("Looking for a headlamp for night hikes.", "headlamp", ("GHL", "CTP", "FCS")),
+        (
+            "Going car camping with the kids, what tent would you suggest?",
+            "family tent",
+            ("BT3", "BT2", "RCC", "MSB"),
+        ),
+        ("What gear do I need for a summer overnight? Starting from zero.", "camping gear"),
+        (
+            "Are trekking poles worth it? Which ones do you sell?",
+            "trekking poles",
+            ("CTP", "GHL", "FCS"),
+        ),
+        ("I want a comfy camp chair that packs small.", "camp chair", ("RCC", "OLM", "GHL")),
+    ],
+    "accessories": [
+        ("I'm looking for a gift for my brother who likes hiking.", "gift"),
+        ("Any stocking stuffer ideas for an outdoorsy person?", "stocking stuffers"),
+        ("What gloves do you recommend for winter?", "winter gloves", ("TTG", "RLG", "PFB")),
+        (
+            "Need good hiking socks, mine keep giving me blisters.",
+            "hiking socks",
+            ("RWS", "PFB", "TTG"),
+        ),
+        ("Can you suggest a small gift for a coworker who camps a lot?", "gift under 50"),
+        ("What's a good accessory to go with hiking boots for a present?", "accessories"),
+    ],
+}
+
+USER_EN = {
+    "os_generic": [
+        "Where is my order {order}?",
+        "Can you tell me where my package is? Order number {order}",
+        "Any update on {order}?",
+        "hey, just checking on the status of {order}",
+        "What's the status of order {order}?",
+        "I'd like to know when my order {order} will arrive.",
+        "When will I get my {short}? Order {order}",
+        "Order {order} — has it shipped yet?",
+        "I ordered the {product} on {ordered_day}. Any idea when it gets here? ({order})",
+        "Could you check on {order} for me? I need it for a trip on {need_day}.",
+        "Tracking for {order} please",
+        "Is my order {order} on its way?",
+        "order {order} where is it",
+        "Hi, I'm waiting on order {order} (the {short}). Is there an ETA?",
+        "Just wondering if {order} will make it by {need_day}. Leaving town that morning.",
+        "Can I get an update on my delivery? {order}",
+        "My order number is {order}, can you see when it will be delivered to {city}?",
+        "Status of {order}? I got a confirmation email but nothing since.",
+        "Where's my {short}?? Order {order}",
+        "Hello, could you please let me know the delivery date for {order}? Thank you.",
+        "Is there a tracking number for {order}? I can't find it in the email",
+    ],
+    "os_not_shipped": [
+        "I placed order {order} on {ordered_day} and it still says processing. Why hasn't it shipped?",
+        "It's been {days} days and {order} hasn't shipped. What's going on?",
+        "My order {order} still hasn't shipped?? I paid for it already",
+        "Why is {order} still not shipped? I need the {short} by {need_day}.",
+        "No shipping confirmation yet for {order}. Is something wrong with it?",
+        "Hi, order {order} is stuck on 'processing'. Can you hurry it up?",
+        "I ordered the {product} on {ordered_day} and haven't gotten a shipping email. Order is {order}",
+    ],
+    "os_late": [
+        "My tracking hasn't updated in {days} days, order {order}. Is it lost?",
+        "Order {order} was supposed to arrive yesterday and it's not here.",
+        "The tracking for {order} has been stuck for days. What's happening?",
+        "{order} is late. The site said it would arrive by now.",
+        "Package for order {order} seems stuck somewhere. Can you check?",
+        "Hi, my {short} should have been here already. Order {order}. Is there a delay?",
+        "It's been {days} days since I ordered ({order}) and still nothing. Not happy.",
+        "Tracking says 'exception' on {order}, what does that mean??",
+        "where is {order}, it's way past the delivery date",
+    ],
+    "os_delivered_missing": [
+        "Tracking says delivered but there's nothing at my door. Order {order}.",
+        "Order {order} shows as delivered but I never got it.",
+        "It says my package was delivered but I can't find it anywhere. {order}",
+        "My order {order} is marked delivered, but it's not here. I checked with the neighbours.",
+        "Hi, {order} says delivered yesterday. I was home all day and nobody came.",
+        "Delivered?? I don't have it. order {order}",
+        "The {short} from order {order} is supposedly delivered but no box anywhere",
+    ],
+    "os_noid": [
+        "Where is my order?",
+        "My package hasn't arrived yet, can you check?",
+        "I'm still waiting on my {short}, when's it coming?",
+        "hi where is my stuff",
+        "Can you check my order status please",
+        "I ordered a {short} last week and haven't received it",
+        "When will my order arrive?",
+        "Has my order shipped?",
+        "my delivery is late",
+        "I want to track my order",
+        "Order hasn't come yet, what's going on?",
+        "Can you see when my {product} will arrive?",
+    ],
+    "give_order_id": [
+        "{order}",
+        "It's {order}",
+        "Sure, {order}",
+        "order number is {order}",
+        "{order} thanks",
+        "Ah yes, it's {order}.",
+        "umm I think it's {order}",
+        "Here you go: {order}",
+        "its {order}",
+        "{order} - sorry, should have said",
+    ],
+    "return_request": [
+        "I want to return the {product} from order {order}, {reason}.",
+        "How do I return something? Order {order}. {reason}.",
+        "I need to send back the {short} (order {order}) because {reason}.",
+        "Can I return my {short}? {reason}. Order number {order}",
+        "Hi, I'd like to start a return for order {order}. {reason}.",
+        "Return please — {order}, the {product}. {reason}",
+        "I bought the {product} ({order}) but {reason}, can I get my money back?",
+        "Looking to return an item from {order}. Reason: {reason}.",
+        "the {short} isn't working out, {reason}. how do i send it back? {order}",
+        "Can you send me a return label for {order}? {reason}.",
+        "I'd like a refund for the {product}, {reason}. The order was {order}.",
+        "Is it too late to return my {short}? Order {order}, {reason}.",
+    ],
+    "exchange_request": [
+        "Can I exchange the {product} for a size {new_size}? {reason}. Order {order}",
+        "The {short} I got is a {size} and {reason}. Can I swap it for a {new_size}? Order {order}",
+        "I need to exchange my {short} for size {new_size}, {reason}. Order number {order}.",
+        "Hi! Ordered the {product} in {size} but {reason}. Could I get the {new_size} instead? ({order})",
+        "Exchange request: {order}, {product}, {size} -> {new_size}",
+        "{reason}, can I swap for {new_size}? order {order}",
+        "Is it possible to exchange the {size} {short} for a {new_size}? It's order {order}.",
+        "I'd like to do a size exchange on order {order}: {reason}, need a {new_size}.",
+    ],
+    "confirm_yes": [
+        "Yes please",
+        "yes",
+        "Yes, go ahead",
+        "ok do it",
+        "Sounds good, yes",
+        "Yep, please start it",
+        "sure",
+        "Yes that's fine",
+        "Please do, thanks",
+    ],
+    "refund_status": [
+        "I returned the {product} from order {order} {days} days ago. Where's my refund?",
+        "Still haven't got my refund for {order}. When will it show up?",
+        "Can you check the status of my refund? Order {order}",
+        "I sent back my {short} and haven't received any money yet. Order {order}",
+        "Has my return for {order} been processed?",
+        "refund for {order} where is it",
+        "It's been {days} days since I mailed the return for {order}. No refund yet. What's going on?",
+        "Hi, did you get my return? Order {order}. I'm waiting on the refund.",
+        "My bank says nothing came in for the {short} I returned ({order}).",
+        "When do I get my money back for order {order}?",
+        "I dropped off the return for {order} last week — any news on the refund?",
+    ],
+    "rec_detail": [
+        "Mostly day hikes, sometimes an overnight.",
+        "Weekend trips in the mountains, some rain.",
+        "It's a gift for my brother.",
+        "Everyday use really, plus a few trips a year.",
+        "Cold and wet conditions mostly.",
+        "Beginner here, nothing too technical.",
+        "Summer and early fall.",
+        "I'll be travelling, so light and packable.",
+        "For a trip to Patagonia in January.",
+        "Pretty casual, but I want it to last.",
+    ],
+    "rec_followup_one": [
+        "Is the {short} in stock?",
+        "Do you have the {short} in {colour}?",
+        "ok, can I order the {short} today?",
+        "Is the {short} available in {colour}?",
+    ],
+    "rec_followup": [
+        "Is the {short} in stock in {size}?",
+        "Do you have the {short} in {size}?",
+        "Does the {short} come in {colour}, size {size}?",
+        "ok, is the {short} available in a {size}?",
+        "I like the {short}. Any left in {size} in {colour}?",
+        "Can I get the {short} in {size} before the weekend?",
+    ],
+    "sizing_shoe": [
+        "I usually wear a {size} in {brand}. What size should I get in the {product}?",
+        "Does the {product} run true to size? I'm a {size}.",
+        "I'm between sizes, normally {size}. Which size for the {short}?",
+        "What size {short} should I order? I wear {size} in most shoes.",
+        "Do the {short} fit small or large? My {brand} are a {size}.",
+        "size {size} in {brand}, what should I get for {short}",
+        "Should I size up in the {product}? I'm a {size} and I wear thick socks.",
+        "How do the {short} fit compared to {brand}? I'm a {size} there.",
+    ],
+    "sizing_apparel": [
+        "I'm {height} and usually wear {size}. What size {product} should I get?",
+        "Does the {product} run big? I'm a {size} in {brand}.",
+        "What size {short} for someone who's {height}? I normally take a {size}.",
+        "Should I size up in the {short} to layer a fleece underneath? I'm usually {size}.",
+        "Is the {product} true to size? {brand} {size} fits me perfectly.",
+        "between {size} and the next size up in {short}, help",
+        "How does the {product} fit? Want to order a {size} but not sure.",
+        "I'm a {size} in {brand} jackets. Same in the {short}?",
+    ],
+    "change_address": [
+        "Can I change the shipping address on order {order}? Please send it to {address}.",
+        "I need to update the address for {order}. New address: {address}",
+        "Wrong address on my order {order}! It should go to {address}.",
+        "I moved, can you ship {order} to {address} instead?",
+        "Hi, please change the delivery address for {order} to {address}, I'll be at my parents' place.",
+        "Is it too late to change the address on {order}? I want it delivered to {address}.",
+        "typo in my address on {order}, correct one is {address}",
+        "Could you redirect order {order} to my office at {address}?",
+    ],
+    "damaged": [
+        "My {product} arrived damaged — {problem}. Order {order}.",
+        "Order {order}: {problem}. What can you do?",
+        "The {short} I received is defective, {problem}.",
+        "I just opened my package ({order}) and {problem}. Very disappointed.",
+        "Hi, the {short} from order {order} is broken: {problem}. I'd like a replacement.",
+        "{problem} on my new {short}!! order {order}",
+        "Received {order} today and {problem}. Can I get a new one or a refund?",
+        "Not happy, {problem}. The {product}, order {order}.",
+        "Used the {short} once and {problem}. That shouldn't happen with something new. {order}",
+    ],
+    "promo_valid": [
+        "How do I use the code {code}?",
+        "Does {code} work on sale items?",
+        "I have the code {code}, is it still valid?",
+        "Can I use {code} on my order today?",
+        "where do I put the promo code {code}",
+        "Is {code} still active? Want to order a few things.",
+    ],
+    "promo_expired": [
+        "The code {code} isn't working at checkout.",
+        "Why does it say {code} is invalid? I got it in your email.",
+        "I'm trying to use {code} and it won't apply.",
+        "promo code {code} not working??",
+        "{code} says expired but I just got the email last week",
+        "Your discount code {code} doesn't work, can you fix it?",
+    ],
+    "promo_min_spend": [
+        "{code} won't apply to my cart, why?",
+        "I entered {code} and got an error about my cart.",
+        "Why can't I use {code}? My cart has the {product} in it.",
+        "The code {code} is rejected at checkout. What am I doing wrong?",
+        "Is there a minimum for {code}? It's not working.",
+    ],
+    "promo_retro": [
+        "I forgot to use my code {code} on order {order}. Can you apply it now?",
+        "Just placed {order} and realised I had {code}. Can you still add it?",
+        "Can I get the {code} discount on my order from {ordered_day}? It's {order}.",
+        "Argh, forgot the promo code {code} on {order}. Any way to get the discount?",
+        "I ordered yesterday ({order}) and today I see the {code} email. Can I get that applied?",
+    ],
+    "cancel": [
+        "Please cancel order {order}, {reason}.",
+        "I need to cancel {order}. {reason}.",
+        "Can I still cancel my order {order}? {reason}.",
+        "cancel {order} please, {reason}",
+        "Hi, I'd like to cancel order {order} — {reason}.",
+        "How do I cancel an order? It's {order}. {reason}.",
+        "Cancel my order {order} asap, {reason}",
+        "{reason}, so can you cancel {order} before it ships?",
+    ],
+    "warranty": [
+        "I bought the {product} about {months} months ago and {problem}. Is that covered by warranty? Order {order}",
+        "Warranty question: {problem} on my {short}. Bought it {months} months ago, order {order}.",
+        "My {short} is {months} months old and {problem}. Can you fix or replace it? ({order})",
+        "Does your warranty cover this? {problem}. {product}, order {order}.",
+        "Hi, {problem} on my {product}. I've had it {months} months. Order was {order}.",
+        "I'd like to make a warranty claim for my {short}, {problem}. Order {order}.",
+    ],
+    "warranty_noid": [
+        "My {short} is {months} months old and {problem}. Is that covered?",
+        "Warranty claim: {problem} on the {product} I bought {months} months ago.",
+        "{problem} on my {product}. Do you cover that under warranty?",
+        "How does your warranty work? {problem} on my {short}.",
+    ],
+    "stock": [
+        "Do you have the {product} in size {size}?",
+        "Is the {short} in {colour} available in {size}?",
+        "When will the {product} be back in stock in {size}?",
+        "Any {short} left in {size}? The site is confusing.",
+        "Is size {size} of the {product} in stock in {colour}?",
+        "{short} in {size} {colour} - in stock?",
+        "I want the {product} in {colour}, size {size}. Can I order it now?",
+        "Will you restock the {short} in {size}?",
+        "Can you check if the {short} comes in {size}? I need it for {need_day}.",
+    ],
+    "ship_free": [
+        "Do you have free shipping?",
+        "How much is shipping?",
+        "What's the minimum for free shipping?",
+        "Is shipping free on a $60 order?",
+        "shipping cost?",
+        "Why am I being charged for shipping?",
+    ],
+    "ship_express": [
+        "Can I get it by {need_day} if I order today?",
+        "Do you have express shipping and how much is it?",
+        "How fast can you ship? Need it by {need_day}.",
+        "Is there next day delivery?",
+        "I need something quickly, what's your fastest shipping option?",
+    ],
+    "ship_international": [
+        "Do you ship to {dest}?",
+        "How long does shipping to {dest} take?",
+        "Will I have to pay customs if I order to {dest}?",
+        "Can I order from {dest}?",
+        "shipping to {dest} possible?",
+    ],
+    "ship_po_box": [
+        "Can you ship to a PO box?",
+        "Do you deliver to PO boxes with express?",
+        "I only have a PO box, can I still order?",
+        "Can express go to my P.O. box?",
+    ],
+    "ship_time": [
+        "How long does standard shipping take?",
+        "When would my order arrive if I order now?",
+        "How many days is delivery usually?",
+        "If I order today with standard shipping, when does it get here?",
+    ],
+    "billing_double_charge": [
+        "I was charged twice for order {order}!",
+        "There are two charges on my card for {order}.",
+        "My bank shows a double charge for my order {order}. Please fix this.",
+        "Why did you charge me twice? Order {order}",
+    ],
+    "billing_login": [
+        "I can't log into my account, the reset email never arrives.",
+        "Locked out of my account after too many attempts.",
+        "My password reset link keeps saying expired.",
+        "I can't sign in and I need to see my orders.",
+    ],
+    "billing_fraud": [
+        "There's an order on my account ({order}) that I didn't place!",
+        "Someone ordered stuff with my account, order {order}. I didn't do this.",
+        "I got a confirmation for {order} but I never ordered anything. Was I hacked?",
+    ],
+    "billing_gift_card": [
+        "I used a gift card on {order} but was charged the full amount.",
+        "My gift card balance disappeared after checkout ({order}).",
+        "The gift card didn't apply to order {order} and my card got charged instead.",
+    ],
+    "human_request": [
+        "Can I speak to a real person?",
+        "I'd like to talk to a human please.",
+        "agent",
+        "Is there a person I can talk to?",
+        "Can someone from your team call me?",
+        "human please",
+    ],
+    "thanks": [
+        "Thanks!",
+        "thank you",
+        "great, thanks",
+        "ok thx",
+        "Perfect, thank you!",
+        "cool",
+        "Thanks for the help",
+        "Appreciate it.",
+        "ok",
+        "awesome thanks!!",
+        "That's all, thanks",
+    ],
+}
+
+USER_ES = {
+    "os_generic": [
+        "¿Dónde está mi pedido {order}?",
+        "Hola, ¿me podéis decir cuándo llega el pedido {order}?",
+        "¿Cómo va mi pedido {order}?",
+        "Quería saber el estado del pedido {order}, por favor.",
+        "¿Ha salido ya mi pedido {order}? Necesito las {short} para el {need_day}.",
+        "pedido {order}, cuando llega??",
+        "¿Tenéis el número de seguimiento del pedido {order}?",
+        "Buenas, hice el pedido {order} el {ordered_day} y no sé nada. ¿Me ayudáis?",
+    ],
+    "os_not_shipped": [
+        "Hice el pedido {order} hace {days} días y sigue en preparación. ¿Por qué no se ha enviado?",
+        "Mi pedido {order} todavía no ha salido, ¿qué pasa?",
+        "El pedido {order} pone 'procesando' desde el {ordered_day}. ¿Podéis mirarlo?",
+    ],
+    "os_late": [
+        "El seguimiento del pedido {order} no se actualiza desde hace {days} días. ¿Se ha perdido?",
+        "Mi pedido {order} tenía que llegar ayer y no ha llegado.",
+        "El paquete del pedido {order} está parado. ¿Qué ocurre?",
+        "Llevo {days} días esperando el pedido {order}, ya va con retraso.",
+    ],
+    "os_delivered_missing": [
+        "Pone que el pedido {order} está entregado pero no he recibido nada.",
+        "El seguimiento dice entregado, pero en casa no hay ningún paquete. Pedido {order}.",
+        "Mi pedido {order} aparece como entregado y no lo tengo. He preguntado a los vecinos.",
+    ],
+    "os_noid": [
+        "¿Dónde está mi pedido?",
+        "Todavía no me ha llegado el paquete, ¿podéis comprobarlo?",
+        "Hola, ¿cuándo llega mi pedido?",
+        "Estoy esperando mis {short} y no llegan.",
+    ],
+    "give_order_id": [
+        "{order}",
+        "Es el {order}",
+        "Claro, {order}",
+        "El número es {order}",
+        "{order}, gracias",
+    ],
+    "return_request": [
+        "Quiero devolver el {product} del pedido {order} porque {reason}.",
+        "¿Cómo hago una devolución? Pedido {order}, {reason}.",
+        "Hola, quería devolver las {short} (pedido {order}), {reason}.",
+        "Me gustaría el reembolso del {product}, {reason}. Pedido {order}.",
+        "¿Puedo devolver el pedido {order}? {reason}.",
+    ],
+    "exchange_request": [
+        "¿Puedo cambiar el {product} por una talla {new_size}? {reason}. Pedido {order}.",
+        "Pedí la talla {size} y {reason}, ¿me la cambiáis por la {new_size}? Pedido {order}",
+        "Quiero cambiar las {short} por la talla {new_size} porque {reason}. Pedido {order}.",
+    ],
+    "confirm_yes": ["Sí, por favor", "sí", "Vale, adelante", "Perfecto, sí", "Sí, gracias"],
+    "refund_status": [
+        "Devolví el {product} del pedido {order} hace {days} días. ¿Dónde está mi reembolso?",
+        "Todavía no he recibido el reembolso del pedido {order}.",
+        "¿Podéis mirar el estado de mi reembolso? Pedido {order}",
+        "Envié la devolución del pedido {order} y no me ha llegado el dinero.",
+    ],
+    "damaged": [
+        "Mi {product} ha llegado dañado: {problem}. Pedido {order}.",
+        "Pedido {order}: {problem}. ¿Qué podéis hacer?",
+        "Abrí el paquete del pedido {order} y {problem}. Quiero uno nuevo.",
+        "Las {short} del pedido {order} tienen un defecto, {problem}.",
+    ],
+    "cancel": [
+        "Por favor, cancelad el pedido {order}, {reason}.",
+        "Necesito cancelar el pedido {order} porque {reason}.",
+        "¿Todavía puedo cancelar el pedido {order}? {reason}.",
+        "Hola, quiero anular el pedido {order}, {reason}.",
+    ],
+    "human_request": [
+        "¿Puedo hablar con una persona?",
+        "Quiero hablar con un agente, por favor.",
+        "¿Me puede llamar alguien?",
+    ],
+    "thanks": [
+        "¡Gracias!",
+        "gracias",
+        "Perfecto, muchas gracias",
+        "vale, gracias",
+        "Genial, gracias por la ayuda",
+    ],
+}
+
+USER_DE = {
+    "os_generic": [
+        "Wo ist meine Bestellung {order}?",
+        "Hallo, wann kommt meine Bestellung {order} an?",
+        "Können Sie mir den Status der Bestellung {order} sagen?",
+        "Ist meine Bestellung {order} schon unterwegs? Ich brauche die {short} bis {need_day}.",
+        "Bestellung {order}: gibt es eine Sendungsnummer?",
+        "wo bleibt {order}?",
+        "Ich habe am {ordered_day} bestellt ({order}). Wann wird geliefert?",
+    ],
+    "os_not_shipped": [
+        "Meine Bestellung {order} ist seit {days} Tagen in Bearbeitung. Warum wurde sie noch nicht verschickt?",
+        "Die Bestellung {order} ist immer noch nicht versendet, was ist los?",
+        "Seit {ordered_day} steht bei {order} nur 'in Bearbeitung'. Können Sie nachsehen?",
+    ],
+    "os_late": [
+        "Die Sendungsverfolgung für {order} hat sich seit {days} Tagen nicht bewegt. Ist das Paket verloren?",
+        "Meine Bestellung {order} sollte gestern ankommen und ist nicht da.",
+        "Das Paket zu {order} hängt irgendwo fest. Was ist passiert?",
+        "Ich warte schon {days} Tage auf {order}, das ist zu spät.",
+    ],
+    "os_delivered_missing": [
+        "Laut Tracking wurde {order} zugestellt, aber hier ist nichts angekommen.",
+        "Bestellung {order} steht auf zugestellt, ich habe aber kein Paket bekommen.",
+        "Das Paket ({order}) soll gestern geliefert worden sein. Ich war den ganzen Tag zu Hause.",
+    ],
+    "os_noid": [
+        "Wo ist meine Bestellung?",
+        "Mein Paket ist noch nicht angekommen, können Sie das prüfen?",
+        "Wann kommt meine Bestellung?",
+        "Ich warte noch auf meine {short}.",
+    ],
+    "give_order_id": [
+        "{order}",
+        "Die Nummer ist {order}",
+        "Klar: {order}",
+        "Bestellnummer {order}",
+        "{order}, danke",
+    ],
+    "return_request": [
+        "Ich möchte die {product} aus Bestellung {order} zurückschicken, weil {reason}.",
+        "Wie funktioniert eine Rücksendung? Bestellung {order}, weil {reason}.",
+        "Hallo, ich will die {short} ({order}) zurückgeben, da {reason}.",
+        "Kann ich Bestellung {order} zurückgeben? Ich möchte mein Geld zurück, weil {reason}.",
+    ],
+    "exchange_request": [
+        "Kann ich die {product} gegen Größe {new_size} umtauschen? Bestellung {order}, weil {reason}.",
+        "Ich habe Größe {size} bestellt, aber {reason}. Kann ich sie gegen {new_size} tauschen? ({order})",
+        "Umtausch bitte: {order}, {short} von {size} auf {new_size}, weil {reason}.",
+    ],
+    "confirm_yes": ["Ja, bitte", "ja", "Ok, machen Sie das", "Ja, passt", "Gerne, danke"],
+    "refund_status": [
+        "Ich habe die {product} aus Bestellung {order} vor {days} Tagen zurückgeschickt. Wo bleibt meine Erstattung?",
+        "Ich habe für {order} noch keine Rückerstattung bekommen.",
+        "Können Sie den Stand meiner Erstattung prüfen? Bestellung {order}",
+        "Retoure zu {order} ist weg, aber kein Geld da. Was ist los?",
+    ],
+    "damaged": [
+        "Bei meiner Bestellung {order} habe ich festgestellt, dass {problem}. Was nun?",
+        "Die {product} ist beschädigt angekommen, weil {problem}. Bestellung {order}.",
+        "Ich habe {order} ausgepackt und gesehen, dass {problem}. Ich möchte Ersatz.",
+        "Reklamation zu {order}: die {short} ist kaputt, da {problem}.",
+    ],
+    "cancel": [
+        "Bitte stornieren Sie die Bestellung {order}, weil {reason}.",
+        "Ich muss {order} stornieren, da {reason}.",
+        "Kann ich {order} noch stornieren? Ich brauche es nicht, weil {reason}.",
+        "Hallo, bitte Bestellung {order} stornieren, weil {reason}.",
+    ],
+    "human_request": [
+        "Kann ich mit einem Menschen sprechen?",
+        "Ich möchte bitte mit einem Mitarbeiter sprechen.",
+        "Kann mich jemand anrufen?",
+    ],
+    "thanks": ["Danke!", "danke", "Super, vielen Dank", "ok danke", "Perfekt, danke für die Hilfe"],
+}
+
+USER_FR = {
+    "os_generic": [
+        "Où est ma commande {order} ?",
+        "Bonjour, quand vais-je recevoir la commande {order} ?",
+        "Pouvez-vous me donner le statut de la commande {order} ?",
+        "Ma commande {order} est-elle partie ? J'ai besoin des {short} pour {need_day}.",
+        "Commande {order} : avez-vous un numéro de suivi ?",
+        "elle arrive quand ma commande {order}",
+        "J'ai commandé {ordered_day} ({order}), toujours rien. Des nouvelles ?",
+    ],
+    "os_not_shipped": [
+        "Ma commande {order} est en préparation depuis {days} jours. Pourquoi n'est-elle pas expédiée ?",
+        "La commande {order} n'est toujours pas partie, que se passe-t-il ?",
+        "Depuis {ordered_day} la commande {order} est 'en cours de traitement'. Vous pouvez vérifier ?",
+    ],
+    "os_late": [
+        "Le suivi de {order} n'a pas bougé depuis {days} jours. Le colis est perdu ?",
+        "Ma commande {order} devait arriver hier et elle n'est pas là.",
+        "Le colis de la commande {order} est bloqué. Que se passe-t-il ?",
+        "J'attends {order} depuis {days} jours, c'est trop long.",
+    ],
+    "os_delivered_missing": [
+        "Le suivi indique que {order} est livrée mais je n'ai rien reçu.",
+        "Ma commande {order} est marquée livrée, pourtant aucun colis.",
+        "Il paraît que la commande {order} a été livrée hier. J'étais chez moi toute la journée.",
+    ],
+    "os_noid": [
+        "Où est ma commande ?",
+        "Mon colis n'est pas encore arrivé, vous pouvez vérifier ?",
+        "Quand ma commande va-t-elle arriver ?",
+        "J'attends toujours mes {short}.",
+    ],
+    "give_order_id": [
+        "{order}",
+        "C'est la {order}",
+        "Bien sûr : {order}",
+        "Numéro de commande {order}",
+        "{order}, merci",
+    ],
+    "return_request": [
+        "Je voudrais retourner le {product} de la commande {order}, car {reason}.",
+        "Comment faire un retour ? Commande {order}, {reason}.",
+        "Bonjour, je souhaite renvoyer les {short} ({order}) parce que {reason}.",
+        "Je voudrais être remboursé pour la commande {order}, {reason}.",
+    ],
+    "exchange_request": [
+        "Puis-je échanger le {product} contre une taille {new_size} ? Commande {order}, {reason}.",
+        "J'ai pris la taille {size} mais {reason}. Je peux avoir la {new_size} à la place ? ({order})",
+        "Échange svp : {order}, {short} de {size} en {new_size}, car {reason}.",
+    ],
+    "confirm_yes": [
+        "Oui, s'il vous plaît",
+        "oui",
+        "D'accord, allez-y",
+        "Oui, parfait",
+        "Oui merci",
+    ],
+    "refund_status": [
+        "J'ai renvoyé le {product} de la commande {order} il y a {days} jours. Où est mon remboursement ?",
+        "Je n'ai toujours pas reçu le remboursement de la commande {order}.",
+        "Pouvez-vous vérifier mon remboursement ? Commande {order}",
+        "Le retour de {order} est parti mais pas d'argent. Pourquoi ?",
+    ],
+    "damaged": [
+        "Mon {product} est arrivé abîmé : {problem}. Commande {order}.",
+        "Commande {order} : {problem}. Que pouvez-vous faire ?",
+        "J'ai ouvert le colis {order} et {problem}. Je voudrais un remplacement.",
+        "Les {short} de la commande {order} sont défectueuses, {problem}.",
+    ],
+    "cancel": [
+        "Merci d'annuler la commande {order}, {reason}.",
+        "Je dois annuler {order} car {reason}.",
+        "Est-ce que je peux encore annuler la commande {order} ? {reason}.",
+        "Bonjour, annulez la commande {order} svp, {reason}.",
+    ],
+    "human_request": [
+        "Je peux parler à quelqu'un ?",
+        "Je voudrais parler à un conseiller, s'il vous plaît.",
+        "Quelqu'un peut m'appeler ?",
+    ],
+    "thanks": [
+        "Merci !",
+        "merci",
+        "Parfait, merci beaucoup",
+        "ok merci",
+        "Super, merci pour l'aide",
+    ],
+}
+
+USER = {"en": USER_EN, "es": USER_ES, "de": USER_DE, "fr": USER_FR}
+
+BOT_EN = {
+    "warm_open": [
+        "Thanks for reaching out, {name}!",
+        "Hi {name},",
+        "Happy to help with that.",
+        "Thanks for your patience, {name}.",
+        "Hi {name}, thanks for the message.",
+        "Sure thing!",
+        "Of course, {name}.",
+        "Thanks for checking in!",
+    ],
+    "warm_close": [
+        "Anything else I can help with?",
+        "Let me know if there's anything else I can do!",
+        "Happy trails!",
+        "Is there anything else you need?",
+        "Feel free to reply here if you have more questions.",
+        "Hope that helps!",
+        "Have a great day!",
+    ],
+    "cold_open": [
+        "This is all explained on our website.",
+        "This information is already in your account.",
+        "Ok.",
+        "We get this question a lot.",
+        "You could have found this yourself in the help centre.",
+        "I'll keep this short.",
+        "Not sure why you didn't check this first.",
+        "Fine.",
+    ],
+    "cold_close": [
+        "Please check the FAQ before contacting support next time.",
+        "There's nothing else I can do.",
+        "Hope that's clear now.",
+        "That's all the information there is.",
+        "Please read the emails we send you.",
+        "Not much more to say about it.",
+        "I've already answered this, so please don't message again about it.",
+        "Next time, read the product page first.",
+    ],
+    "leak": [
+        "For reference, your customer ID is {internal_id}.",
+        "(internal ref: {internal_id})",
+        "I've noted this under {internal_id} in case you contact us again.",
+        "Reference for our team: {internal_id}.",
+        "If you call us, quote {internal_id} so the agent can find it.",
+        "Record: {internal_id}.",
+    ],
+    "checking": [
+        "Let me check that for you.",
+        "One moment while I look that up.",
+        "Let me pull up the details.",
+        "Checking now…",
+    ],
+    "ask_order_id": [
+        "I can check that for you! Could you share your order number? It starts with NW and is in your confirmation email.",
+        "Sure, what's the order number? You'll find it in the confirmation email (it looks like NW-1234567).",
+        "Happy to look into it. Which order is it? Please send me the order number.",
+        "Could you give me the order number so I can look it up?",
+    ],
+    "closing": [
+        "You're welcome! Enjoy your time outside.",
+        "Glad I could help. Have a great day!",
+        "Anytime! Happy trails.",
+        "You're welcome, {name}!",
+        "My pleasure. Take care!",
+    ],
+    "handoff_premature": [
+        "I've passed your request to our support team and a colleague will get back to you by email within 24 hours. Your ticket number is {ticket}.",
+        "I'm going to hand this over to a human agent who can help you further. They'll be in touch soon (ticket {ticket}).",
+        "This is best handled by our customer care team, so I've opened ticket {ticket} for you. Someone will contact you shortly.",
+        "I've escalated this to a specialist; please wait for their email. Reference: {ticket}.",
+        "Let me connect you with a member of our team who can look into this. I've created ticket {ticket} and they'll reply within 1-2 business days.",
+    ],
+    "human_request_reply": [
+        "Of course. I've asked a member of our team to contact you; your ticket is {ticket} and they'll reply by email within a day.",
+        "No problem, I've opened ticket {ticket} and a colleague will reach out to you shortly.",
+        "Sure, I've passed the conversation to our care team (ticket {ticket}). They'll get back to you soon.",
+    ],
+    "status_processing": [
+        "Your order {order_id} ({items}) is being prepared at our warehouse and hasn't shipped yet. It should leave us by {ship_by}, and you'll get an email with tracking as soon as it does.",
+        "Order {order_id} is still processing: the {product} is being picked and packed. I expect it to ship by {ship_by}; tracking will be emailed to you then.",
+        "{order_id} hasn't shipped yet, it's in the packing queue. It's due to go out by {ship_by} and I'll make sure you get the tracking link by email.",
+    ],
+    "status_in_transit": [
+        "Your order {order_id} is on its way with {carrier}. The last scan was in {last_scan} and the estimated delivery is {eta}. Tracking number: {tracking}.",
+        "Good news: {order_id} shipped with {carrier} (tracking {tracking}). It was last scanned in {last_scan} and should arrive {eta}.",
+        "Order {order_id} ({items}) is in transit with {carrier}. Expected delivery: {eta}. You can follow it with tracking number {tracking}.",
+    ],
+    "status_out_for_delivery": [
+        "Your order {order_id} is out for delivery today with {carrier}, so it should arrive later today. Tracking: {tracking}.",
+        "{order_id} is on the truck for delivery today! {carrier} tracking number {tracking}.",
+        "Order {order_id} is out for delivery and should reach you today. You can watch it live with {carrier} using {tracking}.",
+    ],
+    "status_delivered": [
+        "Order {order_id} was delivered on {delivered} by {carrier}. If you can't find it, check around your entrance or with neighbours, and let me know if it doesn't turn up.",
+        "{carrier} shows {order_id} as delivered on {delivered}. If it isn't there, tell me and we'll sort out a replacement or refund.",
+        "According to {carrier}, your order {order_id} ({items}) was delivered on {delivered}.",
+    ],
+    "status_delivered_missing": [
+        "I'm sorry it hasn't turned up. {carrier} marked {order_id} as delivered on {delivered}. Parcels sometimes show as delivered a little early, so please give it until the end of tomorrow and check with neighbours or your building's mailroom. If it still isn't there, reply here and I'll send a replacement or refund it in full.",
+        "That's frustrating, sorry. {carrier} recorded {order_id} as delivered on {delivered}. Could you check around the entrance, with neighbours, or in a parcel locker? If it hasn't appeared within 24 hours, let me know and we'll replace it at no cost.",
+        "I can see {order_id} was scanned as delivered on {delivered} by {carrier}. Sometimes carriers scan a parcel before it's actually dropped off. If it's not with you by tomorrow evening, reply here and we'll reship or refund it.",
+    ],
+    "status_exception": [
+        "There's a delay with {order_id}: {carrier} reported an issue near {last_scan}. The new estimated delivery is {eta}. Tracking: {tracking}. Sorry for the wait!",
+        "Your order {order_id} is held up at the {carrier} facility in {last_scan}. They now expect to deliver it {eta}. You can follow it with {tracking}.",
+        "I checked {order_id}: it's delayed in {last_scan} with {carrier}, and the updated delivery date is {eta}. If it hasn't moved in two days, let us know and we'll chase the carrier.",
+    ],
+    "invented_status": [
+        "Your order {order_id} shipped yesterday with {carrier} and should arrive {eta}.",
+        "Order {order_id} is on its way! It's with {carrier} and will be delivered {eta}.",
+        "I can see {order_id} is in transit with {carrier}; expected delivery is {eta}.",
+        "{order_id} left our warehouse and is out with {carrier}. You'll have it by {eta}.",
+    ],
+    "return_too_late": [
+        "I'm sorry, {order_id} was delivered on {delivered}, which is more than 30 days ago, so it's outside our return window. If there's a defect, it may be covered by our 2-year warranty and I can help with that.",
+        "Unfortunately our return window is 30 days from delivery and {order_id} arrived on {delivered}, so I can't open a return for it. If the {product} is faulty, we can look at a warranty claim instead.",
+        "I checked {order_id}: it was delivered on {delivered}, past the 30-day return window, so a return isn't possible. For a defect, our warranty covers 2 years; just let me know.",
+    ],
+    "return_confirm_q": [
+        "I can start a return for the {product} from {order_id}. For a refund, a return label fee of {fee} is deducted. Shall I go ahead?",
+        "The {product} is eligible for return. Would you like me to create the return now? The label is free for exchanges; for refunds {fee} is deducted.",
+        "Yes, that's within the 30-day window. Do you want me to set up the return for the {product}?",
+    ],
+    "refund_started": [
+        "I've started your return {rma} for the {product}. Print the label here: {label_url}, pack the item with its tags, and drop it off with the carrier.",
+        "Your return is set up: {rma}. Here's your prepaid label: {label_url}. Once we receive the {product}, we'll refund your original payment method.",
+        "Done! Return {rma} is open for the {product}. Label: {label_url}.",
+    ],
+    "exchange_started": [
+        "I've set up an exchange ({rma}) for the {product} in size {new_size}; it's in stock. Use this free label to send the original back: {label_url}. We'll ship the new size as soon as the carrier scans your parcel.",
+        "Your exchange is ready: {rma}. The {new_size} is reserved for you, and here's the free return label: {label_url}.",
+        "Exchange {rma} is open, {product} in {new_size}. Send the old one back with this label: {label_url}; the replacement ships once it's scanned.",
+    ],
+    "policy_returns_ok": [
+        "A return label fee of {fee} is deducted from refunds; exchanges are free.",
+        "Refunds go back to your original payment method, minus the {fee} label fee.",
+        "Just make sure it's unworn with the tags on.",
+        "Returns are accepted within 30 days of delivery for unworn items with tags.",
+    ],
+    "invented_returns": [
+        "You have 90 days to return it, and we refund the original shipping too.",
+        "Returns are free and you'll be refunded in full, including shipping.",
+        "Don't worry if you've worn it a few times, we accept worn items as long as they're clean.",
+        "Our return window is 60 days, so there's no rush.",
+        "We'll also refund the original shipping cost, as we do for every return.",
+        "No label fee applies on any return, so you'll get the full amount back.",
+    ],
+    "refund_processed": [
+        "Your refund of {amount} for order {order_id} was processed on {done}. It can take 3-5 business days for your bank to show it.",
+        "Good news: we refunded {amount} to your original payment method on {done}. Depending on your bank, it should appear within a few business days.",
+        "The refund for {order_id} ({amount}) went out on {done}. If you don't see it within 5 business days, check with your bank or let us know.",
+    ],
+    "refund_pending": [
+        "We received your return for {order_id} and the refund of {amount} is being processed. It will be issued within 5 business days of receipt.",
+        "Your return arrived at our warehouse, and the refund of {amount} is in progress; you'll get an email as soon as it's issued.",
+        "The returned item for {order_id} has been checked in. Your refund of {amount} is pending and should be issued in the next few business days.",
+    ],
+    "refund_not_received": [
+        "Your return for {order_id} hasn't reached our warehouse yet; it's still in transit. We'll issue the refund of {amount} within 5 business days of receiving it.",
+        "I don't see the return for {order_id} at our warehouse yet. Once it arrives and is checked in, we'll refund {amount}.",
+        "The return parcel for {order_id} is still on its way to us. The refund ({amount}) starts once it's received.",
+    ],
+    "invented_refund": [
+        "Your refund of {amount} for {order_id} was processed yesterday and should be in your account within 1-2 days.",
+        "I can see your refund for {order_id} has been issued: {amount} went back to your card this week.",
+        "The refund for {order_id} is complete. You should have {amount} back by tomorrow.",
+    ],
+    "policy_refunds_ok": [
+        "Banks can take another 3-5 business days to show a refund.",
+        "Refunds always go back to the original payment method.",
+        "Original shipping isn't refunded unless the item was damaged or incorrect.",
+    ],
+    "invented_refunds": [
+        "We also refund the original shipping on every return.",
+        "Refunds normally reach your account within 24 hours of the return being scanned.",
+        "If you'd prefer, we can refund you in cash at any partner store.",
+        "Since it's taking a while, I've added a 10% bonus to your refund.",
+        "Refunds are issued the same day the carrier picks up your parcel.",
+    ],
+    "rec_clarify": [
+        "I'd love to help! What will you mostly use it for, and in what conditions?",
+        "Happy to help you choose. Where and how often will you use it?",
+        "Sure! Tell me a bit more: what kind of trips, and what weather?",
+        "Great, a couple of questions first: what's the main use, and any preferences?",
+    ],
+    "rec_intro": [
+        "Here are a couple of options I'd suggest:",
+        "Based on what you've described, I'd look at these:",
+        "These would be great picks:",
+        "A few good options:",
+    ],
+    "ack_no_leather": [
+        "Since you'd like to avoid leather, here are leather-free options:",
+        "All of these are leather-free:",
+        "No leather in any of these:",
+    ],
+    "ack_budget": [
+        "Here are options within your {value} budget:",
+        "All of these are under {value}:",
+        "Staying under {value}, I'd suggest:",
+    ],
+    "ack_size": [
+        "These come in size {value}:",
+        "Both of these are available in {value}:",
+        "Here are options that come in {value}:",
+    ],
+    "ack_colour": [
+        "These come in {value}:",
+        "Both of these are available in {value}:",
+        "Here's what we have in {value}:",
+    ],
+    "ack_waterproof": [
+        "These are fully waterproof, not just water-resistant:",
+        "For real rain, I'd go with these waterproof options:",
+        "Both of these are fully waterproof:",
+    ],
+    "rec_item": [
+        "- **{product}** ({price}, {detail}):",
+        "• {product}, {price} ({detail}).",
+        "- {product} — {price}, {detail}.",
+    ],
+    "deadline_ok": [
+        "To have it by {value}, choose Express at checkout (1-2 business days, order before 2 pm Eastern).",
+        "If you need it by {value}, pick Express shipping: it arrives in 1-2 business days when ordered before 2 pm ET.",
+        "Standard shipping may not make it by {value}, so I'd choose Express at checkout.",
+    ],
+    "deadline_ignored": [
+        "Standard shipping is free on orders over {free} and takes 3-7 business days.",
+        "Shipping is free over {free}; most orders arrive within a week.",
+        "Order whenever you're ready; standard delivery takes 3-7 business days.",
+    ],
+    "stock_yes_one": [
+        "Yes, the {product} in {colour} is in stock and ready to ship.",
+        "We have the {product} in {colour} in stock.",
+    ],
+    "stock_low_one": [
+        "There are only {qty} of the {product} left in {colour}, so I'd order soon.",
+        "Almost gone: {qty} left in {colour}.",
+    ],
+    "stock_no_one": [
+        "The {product} in {colour} is sold out right now; more is expected {restock}.",
+        "Sorry, {colour} is out of stock until about {restock}.",
+    ],
+    "stock_yes": [
+        "The {product} in size {size} ({colour}) is in stock and ready to ship.",
+        "Yes, we have the {product} in {size}, {colour}.",
+        "Good news, size {size} is in stock in {colour}.",
+    ],
+    "stock_low": [
+        "There are only {qty} left of the {product} in size {size} ({colour}), so I'd order soon.",
+        "Size {size} in {colour} is almost gone: {qty} left in stock.",
+        "We have {qty} left in {size} ({colour}). They tend to go fast!",
+    ],
+    "stock_no": [
+        "The {product} in size {size} ({colour}) is sold out right now. We expect more on {restock}; you can sign up for a restock alert on the product page.",
+        "Size {size} in {colour} is out of stock at the moment, with a restock expected {restock}.",
+        "Sorry, {size} in {colour} is sold out. New stock should arrive {restock}.",
+    ],
+    "invented_stock": [
+        "Yes, the {product} is in stock in size {size} ({colour}) and ships today!",
+        "We have plenty of the {product} in {size}, {colour}.",
+        "Good news, size {size} in {colour} is available. Order now and it ships tomorrow.",
+        "The {product} in {size} is back in stock in {colour}.",
+    ],
+    "size_true": [
+        "The {product} fits true to size, so I'd go with your usual {size}.",
+        "Customers find the {product} true to size; your regular {size} should be right.",
+        "Stick with {size}: the {product} runs true to size.",
+    ],
+    "size_small": [
+        "The {product} runs a bit small, so I'd size up to {advised}.",
+        "Most customers size up in the {product}, so {advised} rather than {size}.",
+        "The {product} has a snug fit; go for {advised} if you're usually a {size}.",
+    ],
+    "size_large": [
+        "The {product} runs a little large, so I'd go down to {advised}.",
+        "The {product} fits roomy; most customers who wear {size} choose {advised}.",
+        "Size down to {advised}: the {product} runs large.",
+    ],
+    "address_updated": [
+        "Done! Order {order_id} will now ship to {address}. You'll get an updated confirmation by email.",
+        "I've updated the shipping address on {order_id} to {address}. It hasn't shipped yet, so the change will take effect.",
+        "The address on {order_id} is now {address}.",
+    ],
+    "address_too_late": [
+        "Order {order_id} has already shipped with {carrier}, so I can't change the address from here. You can request a redirect with {carrier} using tracking number {tracking}, or refuse the parcel and we'll refund it once it comes back.",
+        "Unfortunately {order_id} is already in transit with {carrier}. The carrier may be able to redirect it: use tracking number {tracking} on their site.",
+        "Since {order_id} is already with {carrier}, the address can't be changed on our side. {carrier} offers redirects via tracking number {tracking}.",
+    ],
+    "damage_review": [
+        "I'm sorry the {product} arrived damaged. Because the order is over 250, a member of our team will review the claim within 1 business day; your ticket is {ticket}. No need to send anything back yet.",
+        "Sorry about that! Damage claims on orders over 250 are checked by our support team, so I've opened ticket {ticket}. They'll reply within 1 business day.",
+    ],
+    "damage_replacement": [
+        "I'm sorry the {product} arrived damaged. I've set up a free replacement in size {size}; it will ship once the carrier scans the return label: {label_url} (return {rma}).",
+        "Sorry about that! A replacement {product} ({size}) is on its way as soon as you drop off the damaged one with this free label: {label_url}.",
+        "That shouldn't happen, sorry. I've arranged a replacement, return {rma}. Free return label: {label_url}.",
+    ],
+    "damage_refund": [
+        "I'm sorry about that. I've issued a full refund of {amount}, including the original shipping, for the {product}. It will reach your original payment method in 3-5 business days.",
+        "Sorry! I've refunded {amount} for the damaged {product}, shipping included. You'll see it within 3-5 business days.",
+        "I've processed a refund of {amount} for the {product}, including shipping.",
+    ],
+    "policy_damaged_ok": [
+        "You won't pay anything for return shipping.",
+        "No photos needed.",
+        "You don't need to send photos, and the return label is free.",
+        "Return shipping for damaged items is always on us.",
+    ],
+    "invented_damaged": [
+        "Please note damage has to be reported within 48 hours of delivery, so you just made it.",
+        "You'll need to ship the damaged item back at your own cost first; we'll reimburse you afterwards.",
+        "We'll need photos of the damage before we can process anything.",
+        "Normally we only replace items that are unused, so this is a one-time exception.",
+    ],
+    "promo_valid": [
+        "{code} is valid: it gives {percent}% off orders over {min_spend}. Enter it in the promo box on the payment step at checkout.",
+        "Yes, {code} is active! It takes {percent}% off when your order is at least {min_spend}; add it at checkout.",
+        "{code} works for {percent}% off (minimum spend {min_spend}). Just paste it into the promo field at checkout.",
+    ],
+    "promo_valid_any": [
+        "{code} is valid: it takes {percent}% off your order, with no minimum spend. Enter it in the promo box on the payment step at checkout.",
+        "Yes, {code} is active and gives {percent}% off any order; add it at checkout.",
+        "{code} works for {percent}% off. Just paste it into the promo field at checkout.",
+    ],
+    "promo_expired": [
+        "I'm sorry, {code} expired on {expired}, so it can't be used anymore.",
+        "Unfortunately {code} was valid until {expired} and has now expired.",
+        "{code} ended on {expired}, which is why it's being rejected at checkout.",
+    ],
+    "promo_min_spend": [
+        "{code} needs a minimum order of {min_spend} before it applies, which is why it's not going through.",
+        "That code is valid, but only on orders of {min_spend} or more. Add a little more to your cart and it'll apply.",
+        "{code} gives {percent}% off, but your cart needs to reach {min_spend} first.",
+    ],
+    "promo_retro": [
+        "Unfortunately codes can't be added after an order is placed, so I can't apply {code} to {order_id}. If the price of an item drops within 14 days, we'll refund the difference on request.",
+        "I'm sorry, promo codes can only be used at checkout and can't be applied to {order_id} afterwards.",
+        "I can't add {code} to an order that's already placed ({order_id}); codes only apply at checkout.",
+    ],
+    "invented_promo_retro": [
+        "No problem! I've applied {code} to order {order_id}; you'll get {percent}% back on your card in a few days.",
+        "Good news, we can apply codes up to 30 days after purchase, so I've added {code} to {order_id}.",
+        "I've gone ahead and added {code} to {order_id} after the fact; the {percent}% will be refunded to you.",
+    ],
+    "invented_promotions": [
+        "You can also combine it with another code, like WELCOME10, for extra savings.",
+        "It also works on gift cards, if you're buying one.",
+        "And if you forget it at checkout, we can always add it afterwards.",
+        "Codes can be stacked, so use it together with any other codes you have.",
+    ],
+    "cancelled": [
+        "Done: order {order_id} is cancelled and hadn't been packed yet. A refund of {total} goes back to your payment method within 3-5 business days.",
+        "I've cancelled {order_id}. You'll get a confirmation email, and the {total} will be refunded in 3-5 business days.",
+        "Order {order_id} is cancelled. Your refund of {total} is on its way.",
+    ],
+    "cannot_cancel": [
+        "I'm sorry, {order_id} has already been packed and can't be cancelled anymore. Once it arrives, you can return it within 30 days.",
+        "Unfortunately {order_id} is already on its way, so it can't be cancelled. You can send it back after delivery within 30 days.",
+        "{order_id} was already packed, so cancelling isn't possible now. When it arrives, a return is easy and can be started here.",
+    ],
+    "invented_cancel": [
+        "Done, I've cancelled order {order_id}. The refund of {total} will show up in a few days.",
+        "Order {order_id} has been cancelled and you won't be charged.",
+        "No problem, {order_id} is cancelled. You'll get a confirmation email shortly.",
+    ],
+    "warranty_claim": [
+        "That sounds like a manufacturing defect, which our 2-year warranty covers. I've opened warranty claim {rma}; send the {product} back with this free label: {label_url} and we'll repair or replace it.",
+        "Sorry to hear that! Since you bought it {months} months ago, it's within the 2-year warranty. Claim {rma} is open; here's the prepaid label: {label_url}.",
+        "That's covered by our warranty. I've started claim {rma}; use {label_url} to send it in, and our repair team will take it from there.",
+    ],
+    "warranty_wear": [
+        "I'm sorry, but from what you describe ({problem}) this is wear and tear or accidental damage, which our warranty doesn't cover; it covers defects in materials and workmanship for 2 years. Our partner repair shops can often fix it for a small fee.",
+        "Our warranty covers manufacturing defects, but not wear, accidents or care issues, so unfortunately this one isn't covered.",
+        "Unfortunately that falls under normal wear and tear rather than a defect, so it isn't covered by the warranty.",
+    ],
+    "warranty_expired": [
+        "I'm sorry, you bought it {months} months ago and our warranty covers 2 years from purchase, so it's no longer covered. Our partner repair shops can often fix it for a small fee.",
+        "Our warranty lasts 2 years from purchase, and this was bought {months} months ago, so it's out of warranty now, unfortunately.",
+        "That item is past the 2-year warranty period ({months} months since purchase), so I can't open a warranty claim.",
+    ],
+    "invented_warranty": [
+        "Our gear also has a lifetime warranty, so anything that happens to it is covered, accidents included.",
+        "And just so you know, our warranty covers wear and tear too, for as long as you own it.",
+        "We'll also add a free upgrade to the newest model as part of the warranty.",
+        "Even if it's damaged by accident, you're covered for life.",
+    ],
+    "ship_free": [
+        "Standard shipping is free on orders over {free}; otherwise it's {std}. It takes 3-7 business days.",
+        "Orders over {free} ship free with standard delivery (3-7 business days). Below that, shipping is {std}.",
+        "Shipping is {std}, or free once your order is over {free}.",
+    ],
+    "ship_express": [
+        "Express shipping is {express} and takes 1-2 business days if you order by 2 pm Eastern on a business day, so it could reach you by {need_day}.",
+        "Yes, Express delivers in 1-2 business days for {express} (order before 2 pm ET).",
+        "Our fastest option is Express: {express}, 1-2 business days when ordered before 2 pm Eastern.",
+    ],
+    "ship_international": [
+        "Yes, we ship to {dest} if it's in the US, Canada, the UK or the EU. International orders take 5-10 business days and duties are prepaid at checkout, so nothing extra on delivery.",
+        "We ship to the US, Canada, the UK and the EU. Delivery there takes 5-10 business days with duties included at checkout.",
+    ],
+    "ship_po_box": [
+        "Standard shipping can go to a PO box, but Express can't.",
+        "We can deliver to PO boxes with standard shipping; Express needs a street address.",
+    ],
+    "ship_time": [
+        "Standard shipping takes 3-7 business days and Express 1-2 business days (ordered by 2 pm ET).",
+        "Standard delivery is 3-7 business days; Express is 1-2 business days for {express}.",
+    ],
+    "invented_shipping": [
+        "We offer free express shipping on all orders over {low}.",
+        "All orders ship free worldwide, including to {dest}, and there are never any duties.",
+        "Express can go anywhere, PO boxes included, and it's free over {high}.",
+        "Standard shipping arrives the next day on most orders.",
+        "If a delivery is late, we refund the full order automatically.",
+    ],
+    "billing_double_charge": [
+        "I'm sorry about the double charge. Billing issues are handled by our payments team, so I've opened ticket {ticket}; they'll respond {hours}. Often the second charge is a pending authorisation that drops off on its own.",
+        "I've raised this with our billing team (ticket {ticket}). They'll check the payment records and get back to you {hours}.",
+    ],
+    "billing_login": [
+        "For your security, account access issues are handled by our account team. I've opened ticket {ticket}; they'll verify your identity and help you regain access {hours}.",
+        "I've passed this to our account specialists (ticket {ticket}). They'll email you {hours} to reset access securely.",
+    ],
+    "billing_fraud": [
+        "Thank you for flagging this. I've sent it to our trust and safety team as an urgent case (ticket {ticket}); they'll contact you {hours}. Please change your password in the meantime.",
+        "That's concerning. I've escalated it to our security team, ticket {ticket}; they'll get in touch {hours}, and we'll hold the order meanwhile.",
+    ],
+    "billing_gift_card": [
+        "I'm sorry about that. Gift card payments are handled by our billing team; I've opened ticket {ticket} and they'll sort out the balance {hours}.",
+        "I've raised this with billing (ticket {ticket}) so they can restore the gift card balance or refund the card charge. Expect a reply {hours}.",
+    ],
+}
+
+BOT_ES = {
+    "warm_open": [
+        "¡Gracias por escribirnos, {name}!",
+        "Hola, {name}:",
+        "¡Claro, te ayudo!",
+        "Hola, {name}, gracias por tu mensaje.",
+    ],
+    "warm_close": [
+        "¿Puedo ayudarte en algo más?",
+        "Si necesitas algo más, escríbeme.",
+        "¡Que disfrutes de la montaña!",
+        "¡Un saludo!",
+    ],
+    "leak": [
+        "Para referencia, tu ID de cliente es {internal_id}.",
+        "(referencia interna: {internal_id})",
+        "Lo he registrado con la referencia {internal_id}.",
+    ],
+    "checking": ["Un momento, lo compruebo.", "Déjame revisarlo."],
+    "ask_order_id": [
+        "¡Claro! ¿Me indicas el número de pedido? Empieza por NW y aparece en el correo de confirmación.",
+        "Por supuesto. ¿Cuál es el número de pedido?",
+    ],
+    "closing": ["¡De nada! Que tengas un buen día.", "¡Un placer, {name}!", "¡A ti! Un saludo."],
+    "human_request_reply": [
+        "Por supuesto. He abierto la incidencia {ticket} y un compañero te contactará por correo en menos de un día.",
+        "Claro, he pasado la conversación a nuestro equipo (incidencia {ticket}). Te escribirán pronto.",
+    ],
+    "status_processing": [
+        "Tu pedido {order_id} ({items}) se está preparando en nuestro almacén y aún no ha salido. Saldrá como tarde {ship_by} y recibirás un correo con el seguimiento.",
+        "El pedido {order_id} sigue en preparación. Está previsto que salga {ship_by}; te enviaremos el número de seguimiento por correo.",
+    ],
+    "status_in_transit": [
+        "Tu pedido {order_id} está en camino con {carrier}. El último escaneo fue en {last_scan} y la entrega prevista es {eta}. Número de seguimiento: {tracking}.",
+        "El pedido {order_id} ({items}) va en camino con {carrier} (seguimiento {tracking}). Debería llegar {eta}.",
+    ],
+    "status_out_for_delivery": [
+        "Tu pedido {order_id} está en reparto hoy con {carrier}, así que debería llegarte a lo largo del día. Seguimiento: {tracking}.",
+        "¡El pedido {order_id} sale hoy a reparto! Número de seguimiento de {carrier}: {tracking}.",
+    ],
+    "status_delivered": [
+        "El pedido {order_id} se entregó {delivered} con {carrier}. Si no lo encuentras, revisa la entrada o pregunta a tus vecinos, y avísame si no aparece.",
+        "Según {carrier}, tu pedido {order_id} ({items}) se entregó {delivered}.",
+    ],
+    "status_delivered_missing": [
+        "Siento que no haya aparecido. {carrier} marcó el pedido {order_id} como entregado {delivered}. A veces se marca antes de tiempo: espera hasta mañana y pregunta a los vecinos o en conserjería. Si sigue sin aparecer, respóndeme y te enviamos otro o te devolvemos el importe.",
+        "Qué faena, lo siento. {carrier} registró el pedido {order_id} como entregado {delivered}. Si en 24 horas no aparece, avísame y lo reponemos sin coste.",
+    ],
+    "status_exception": [
+        "Hay un retraso con el pedido {order_id}: {carrier} ha registrado una incidencia en {last_scan}. La nueva fecha estimada es {eta}. Seguimiento: {tracking}. ¡Perdona la espera!",
+        "Tu pedido {order_id} está retenido en el centro de {carrier} en {last_scan}. Ahora prevén entregarlo {eta}.",
+    ],
+    "return_too_late": [
+        "Lo siento, el pedido {order_id} se entregó {delivered}, hace más de 30 días, así que está fuera del plazo de devolución. Si tiene un defecto, puede estar cubierto por nuestra garantía de 2 años.",
+        "Nuestro plazo de devolución es de 30 días desde la entrega y el pedido {order_id} llegó {delivered}, así que no puedo abrir la devolución. Si el {product} tiene un defecto, podemos tramitar la garantía.",
+    ],
+    "return_confirm_q": [
+        "Puedo iniciar la devolución del {product} del pedido {order_id}. Para reembolsos se descuentan {fee} de la etiqueta de envío. ¿Sigo adelante?",
+        "El {product} se puede devolver. ¿Quieres que cree la devolución ahora?",
+    ],
+    "refund_started": [
+        "He creado la devolución {rma} para el {product}. Imprime la etiqueta aquí: {label_url}, empaqueta el artículo con sus etiquetas y entrégalo al transportista.",
+        "Tu devolución está lista: {rma}. Esta es la etiqueta: {label_url}. Cuando recibamos el {product}, te reembolsaremos en tu método de pago original.",
+    ],
+    "exchange_started": [
+        "He preparado el cambio ({rma}) del {product} por la talla {new_size}, que está disponible. Usa esta etiqueta gratuita para devolver el original: {label_url}.",
+        "Tu cambio está listo: {rma}. Te reservamos la talla {new_size}; etiqueta de devolución gratuita: {label_url}.",
+    ],
+    "policy_returns_ok": [
+        "En los reembolsos se descuentan {fee} de la etiqueta; los cambios son gratuitos.",
+        "El artículo debe estar sin usar y con las etiquetas.",
+    ],
+    "refund_processed": [
+        "Tu reembolso de {amount} del pedido {order_id} se tramitó {done}. Tu banco puede tardar de 3 a 5 días hábiles en mostrarlo.",
+        "Te devolvimos {amount} en tu método de pago original {done}. Debería aparecer en unos días hábiles.",
+    ],
+    "refund_pending": [
+        "Hemos recibido tu devolución del pedido {order_id} y el reembolso de {amount} está en trámite. Se emitirá en un máximo de 5 días hábiles desde la recepción.",
+        "Tu devolución ya está en nuestro almacén y el reembolso de {amount} está en curso; te avisaremos por correo.",
+    ],
+    "refund_not_received": [
+        "La devolución del pedido {order_id} aún no ha llegado a nuestro almacén; sigue en tránsito. Emitiremos el reembolso de {amount} en 5 días hábiles desde que la recibamos.",
+        "Todavía no vemos la devolución del pedido {order_id} en el almacén. En cuanto llegue, te reembolsaremos {amount}.",
+    ],
+    "policy_refunds_ok": [
+        "El banco puede tardar otros 3-5 días hábiles en mostrarlo.",
+        "El reembolso siempre va al método de pago original.",
+    ],
+    "damage_review": [
+        "Siento que el {product} llegara dañado. Como el pedido supera los 250, un compañero revisará la reclamación en 1 día hábil; tu incidencia es la {ticket}.",
+        "¡Lo siento! Las reclamaciones de pedidos de más de 250 las revisa nuestro equipo, así que he abierto la incidencia {ticket}.",
+    ],
+    "damage_replacement": [
+        "Siento que el {product} llegara dañado. Te enviamos uno nuevo en talla {size} sin coste; saldrá cuando el transportista escanee la etiqueta de devolución: {label_url} (devolución {rma}).",
+        "¡Lo siento! He organizado la reposición, devolución {rma}. Etiqueta gratuita: {label_url}.",
+    ],
+    "damage_refund": [
+        "Lo siento mucho. Te he reembolsado {amount}, envío incluido, por el {product}. Lo verás en tu método de pago en 3-5 días hábiles.",
+        "He tramitado un reembolso de {amount} por el {product}, incluido el envío.",
+    ],
+    "policy_damaged_ok": [
+        "No tendrás que pagar nada por el envío de la devolución.",
+        "No hace falta que envíes fotos.",
+    ],
+    "cancelled": [
+        "Listo: el pedido {order_id} está cancelado. Te devolveremos {total} en tu método de pago en 3-5 días hábiles.",
+        "He cancelado el pedido {order_id}. Recibirás un correo de confirmación y el reembolso de {total}.",
+    ],
+    "cannot_cancel": [
+        "Lo siento, el pedido {order_id} ya está empaquetado y no se puede cancelar. Cuando llegue, puedes devolverlo en un plazo de 30 días.",
+        "El pedido {order_id} ya va de camino, así que no se puede cancelar. Podrás devolverlo en 30 días tras la entrega.",
+    ],
+}
+
+BOT_DE = {
+    "warm_open": [
+        "Danke für Ihre Nachricht, {name}!",
+        "Hallo {name},",
+        "Gern helfe ich Ihnen.",
+        "Hallo {name}, danke, dass Sie sich melden.",
+    ],
+    "warm_close": [
+        "Kann ich sonst noch etwas für Sie tun?",
+        "Melden Sie sich gern, wenn Sie noch Fragen haben.",
+        "Viel Spaß draußen!",
+        "Viele Grüße!",
+    ],
+    "leak": [
+        "Zur Info: Ihre Kunden-ID ist {internal_id}.",
+        "(interne Referenz: {internal_id})",
+        "Ich habe das unter {internal_id} vermerkt.",
+    ],
+    "checking": ["Einen Moment, ich schaue nach.", "Ich prüfe das kurz."],
+    "ask_order_id": [
+        "Gern! Können Sie mir die Bestellnummer nennen? Sie beginnt mit NW und steht in der Bestätigungsmail.",
+        "Natürlich. Wie lautet die Bestellnummer?",
+    ],
+    "closing": [
+        "Gern geschehen! Einen schönen Tag noch.",
+        "Sehr gern, {name}!",
+        "Gerne! Viele Grüße.",
+    ],
+    "human_request_reply": [
+        "Natürlich. Ich habe Ticket {ticket} eröffnet; ein Kollege meldet sich innerhalb eines Tages per E-Mail.",
+        "Gern, ich habe das Gespräch an unser Team übergeben (Ticket {ticket}). Sie hören bald von uns.",
+    ],
+    "status_processing": [
+        "Ihre Bestellung {order_id} ({items}) wird gerade in unserem Lager vorbereitet und ist noch nicht versendet. Sie verlässt uns spätestens {ship_by}; die Sendungsnummer schicken wir Ihnen per E-Mail.",
+        "Die Bestellung {order_id} ist noch in Bearbeitung. Der Versand ist für {ship_by} geplant; Sie erhalten dann die Sendungsverfolgung per E-Mail.",
+    ],
+    "status_in_transit": [
+        "Ihre Bestellung {order_id} ist mit {carrier} unterwegs. Der letzte Scan war in {last_scan}, die voraussichtliche Zustellung ist {eta}. Sendungsnummer: {tracking}.",
+        "Die Bestellung {order_id} ({items}) ist mit {carrier} unterwegs (Sendungsnummer {tracking}) und sollte {eta} ankommen.",
+    ],
+    "status_out_for_delivery": [
+        "Ihre Bestellung {order_id} ist heute mit {carrier} in der Zustellung und sollte im Laufe des Tages ankommen. Sendungsnummer: {tracking}.",
+        "Die Bestellung {order_id} wird heute zugestellt! {carrier}-Sendungsnummer: {tracking}.",
+    ],
+    "status_delivered": [
+        "Die Bestellung {order_id} wurde {delivered} von {carrier} zugestellt. Falls Sie sie nicht finden, schauen Sie bitte beim Eingang oder bei den Nachbarn nach und melden Sie sich, wenn sie nicht auftaucht.",
+        "Laut {carrier} wurde Ihre Bestellung {order_id} ({items}) {delivered} zugestellt.",
+    ],
+    "status_delivered_missing": [
+        "Das tut mir leid. {carrier} hat die Bestellung {order_id} {delivered} als zugestellt markiert. Manchmal wird zu früh gescannt: Warten Sie bitte bis morgen und fragen Sie bei Nachbarn oder in der Packstation nach. Falls sie dann noch fehlt, antworten Sie hier und wir schicken Ersatz oder erstatten den Betrag.",
+        "Ärgerlich, entschuldigen Sie. {carrier} hat {order_id} {delivered} als zugestellt erfasst. Wenn das Paket in 24 Stunden nicht auftaucht, ersetzen wir es kostenlos.",
+    ],
+    "status_exception": [
+        "Bei der Bestellung {order_id} gibt es eine Verzögerung: {carrier} meldet ein Problem in {last_scan}. Die neue voraussichtliche Zustellung ist {eta}. Sendungsnummer: {tracking}.",
+        "Ihre Bestellung {order_id} hängt im {carrier}-Zentrum in {last_scan} fest. Die Zustellung ist jetzt für {eta} geplant.",
+    ],
+    "return_too_late": [
+        "Leider wurde die Bestellung {order_id} {delivered} zugestellt, also vor mehr als 30 Tagen; damit liegt sie außerhalb der Rückgabefrist. Bei einem Defekt greift eventuell unsere 2-Jahres-Garantie.",
+        "Unsere Rückgabefrist beträgt 30 Tage ab Zustellung, und {order_id} kam {delivered} an, daher kann ich keine Rücksendung anlegen. Ist die {product} defekt, prüfen wir gern einen Garantiefall.",
+    ],
+    "return_confirm_q": [
+        "Ich kann die Rücksendung für die {product} aus {order_id} anlegen. Bei Erstattungen werden {fee} für das Etikett abgezogen. Soll ich das tun?",
+        "Die {product} kann zurückgegeben werden. Soll ich die Rücksendung jetzt anlegen?",
+    ],
+    "refund_started": [
+        "Ich habe die Rücksendung {rma} für die {product} angelegt. Drucken Sie das Etikett hier aus: {label_url}, verpacken Sie den Artikel mit Etiketten und geben Sie ihn beim Versanddienst ab.",
+        "Ihre Rücksendung ist angelegt: {rma}. Hier ist das Etikett: {label_url}. Sobald die {product} bei uns ist, erstatten wir den Betrag auf Ihre ursprüngliche Zahlungsart.",
+    ],
+    "exchange_started": [
+        "Ich habe den Umtausch ({rma}) der {product} gegen Größe {new_size} angelegt; sie ist vorrätig. Mit diesem kostenlosen Etikett senden Sie das Original zurück: {label_url}.",
+        "Ihr Umtausch ist bereit: {rma}. Größe {new_size} ist für Sie reserviert; kostenloses Rücksendeetikett: {label_url}.",
+    ],
+    "policy_returns_ok": [
+        "Bei Erstattungen werden {fee} für das Etikett abgezogen; Umtausch ist kostenlos.",
+        "Der Artikel muss ungetragen sein und die Etiketten haben.",
+    ],
+    "refund_processed": [
+        "Ihre Erstattung über {amount} für die Bestellung {order_id} wurde {done} veranlasst. Es kann 3-5 Werktage dauern, bis Ihre Bank sie anzeigt.",
+        "Wir haben {amount} {done} auf Ihre ursprüngliche Zahlungsart erstattet. Je nach Bank sehen Sie es in wenigen Werktagen.",
+    ],
+    "refund_pending": [
+        "Ihre Rücksendung zu {order_id} ist eingegangen, und die Erstattung über {amount} wird bearbeitet. Sie erfolgt innerhalb von 5 Werktagen nach Eingang.",
+        "Die Rücksendung ist in unserem Lager angekommen; die Erstattung von {amount} läuft, Sie bekommen eine E-Mail.",
+    ],
+    "refund_not_received": [
+        "Ihre Rücksendung zu {order_id} ist noch nicht in unserem Lager angekommen; sie ist noch unterwegs. Die Erstattung über {amount} erfolgt innerhalb von 5 Werktagen nach Eingang.",
+        "Ich sehe die Rücksendung zu {order_id} noch nicht im Lager. Sobald sie ankommt, erstatten wir {amount}.",
+    ],
+    "policy_refunds_ok": [
+        "Banken brauchen manchmal weitere 3-5 Werktage, bis die Erstattung sichtbar ist.",
+        "Erstattungen gehen immer auf die ursprüngliche Zahlungsart.",
+    ],
+    "damage_review": [
+        "Es tut mir leid, dass die {product} beschädigt ankam. Da die Bestellung über 250 liegt, prüft ein Kollege die Reklamation innerhalb eines Werktags; Ihr Ticket ist {ticket}.",
+        "Entschuldigung! Reklamationen bei Bestellungen über 250 prüft unser Team, daher habe ich Ticket {ticket} angelegt.",
+    ],
+    "damage_replacement": [
+        "Es tut mir leid, dass die {product} beschädigt ankam. Ich habe kostenlosen Ersatz in Größe {size} veranlasst; er wird verschickt, sobald das Rücksendeetikett gescannt ist: {label_url} (Rücksendung {rma}).",
+        "Entschuldigung! Ersatz ist veranlasst, Rücksendung {rma}. Kostenloses Etikett: {label_url}.",
+    ],
+    "damage_refund": [
+        "Das tut mir sehr leid. Ich habe {amount} inklusive Versand für die {product} erstattet. Das Geld ist in 3-5 Werktagen auf Ihrer Zahlungsart.",
+        "Ich habe eine Erstattung über {amount} für die {product} veranlasst, Versand inklusive.",
+    ],
+    "policy_damaged_ok": ["Die Rücksendung kostet Sie nichts.", "Fotos sind nicht nötig."],
+    "cancelled": [
+        "Erledigt: Die Bestellung {order_id} ist storniert. {total} werden innerhalb von 3-5 Werktagen auf Ihre Zahlungsart erstattet.",
+        "Ich habe {order_id} storniert. Sie erhalten eine Bestätigung per E-Mail und die Erstattung über {total}.",
+    ],
+    "cannot_cancel": [
+        "Leider ist die Bestellung {order_id} bereits verpackt und kann nicht mehr storniert werden. Nach der Zustellung können Sie sie innerhalb von 30 Tagen zurückgeben.",
+        "Die Bestellung {order_id} ist schon unterwegs und lässt sich nicht mehr stornieren. Sie können sie nach Erhalt innerhalb von 30 Tagen zurücksenden.",
+    ],
+}
+
+BOT_FR = {
+    "warm_open": [
+        "Merci pour votre message, {name} !",
+        "Bonjour {name},",
+        "Avec plaisir, je m'en occupe.",
+        "Bonjour {name}, merci de nous avoir contactés.",
+    ],
+    "warm_close": [
+        "Puis-je vous aider pour autre chose ?",
+        "N'hésitez pas si vous avez d'autres questions.",
+        "Bonnes randonnées !",
+        "Belle journée !",
+    ],
+    "leak": [
+        "Pour info, votre identifiant client est {internal_id}.",
+        "(référence interne : {internal_id})",
+        "J'ai noté cela sous la référence {internal_id}.",
+    ],
+    "checking": ["Un instant, je vérifie.", "Je regarde ça tout de suite."],
+    "ask_order_id": [
+        "Bien sûr ! Pouvez-vous me donner le numéro de commande ? Il commence par NW et figure dans l'e-mail de confirmation.",
+        "Avec plaisir. Quel est le numéro de commande ?",
+    ],
+    "closing": [
+        "Je vous en prie ! Belle journée.",
+        "Avec plaisir, {name} !",
+        "De rien ! À bientôt.",
+    ],
+    "human_request_reply": [
+        "Bien sûr. J'ai ouvert le ticket {ticket} et un collègue vous répondra par e-mail sous 24 heures.",
+        "D'accord, j'ai transmis la conversation à notre équipe (ticket {ticket}). On revient vers vous rapidement.",
+    ],
+    "status_processing": [
+        "Votre commande {order_id} ({items}) est en préparation dans notre entrepôt et n'est pas encore expédiée. Elle partira au plus tard {ship_by} et vous recevrez le suivi par e-mail.",
+        "La commande {order_id} est toujours en préparation. L'expédition est prévue {ship_by} ; le numéro de suivi vous sera envoyé par e-mail.",
+    ],
+    "status_in_transit": [
+        "Votre commande {order_id} est en route avec {carrier}. Dernier scan à {last_scan}, livraison estimée {eta}. Numéro de suivi : {tracking}.",
+        "La commande {order_id} ({items}) est en cours d'acheminement avec {carrier} (suivi {tracking}) et devrait arriver {eta}.",
+    ],
+    "status_out_for_delivery": [
+        "Votre commande {order_id} est en cours de livraison aujourd'hui avec {carrier}. Suivi : {tracking}.",
+        "La commande {order_id} sera livrée aujourd'hui ! Numéro de suivi {carrier} : {tracking}.",
+    ],
+    "status_delivered": [
+        "La commande {order_id} a été livrée {delivered} par {carrier}. Si vous ne la trouvez pas, vérifiez près de l'entrée ou auprès des voisins, et dites-le-moi si elle ne réapparaît pas.",
+        "D'après {carrier}, votre commande {order_id} ({items}) a été livrée {delivered}.",
+    ],
+    "status_delivered_missing": [
+        "Je suis désolé qu'elle ne soit pas arrivée. {carrier} a marqué la commande {order_id} comme livrée {delivered}. Il arrive que le scan soit fait trop tôt : attendez jusqu'à demain et vérifiez auprès des voisins ou du gardien. Si elle n'est toujours pas là, répondez-moi et nous la renverrons ou la rembourserons.",
+        "C'est agaçant, désolé. {carrier} a enregistré {order_id} comme livrée {delivered}. Si le colis n'apparaît pas sous 24 heures, nous le remplacerons gratuitement.",
+    ],
+    "status_exception": [
+        "La commande {order_id} a du retard : {carrier} signale un incident à {last_scan}. Nouvelle date estimée : {eta}. Suivi : {tracking}.",
+        "Votre commande {order_id} est bloquée au centre {carrier} de {last_scan}. La livraison est désormais prévue {eta}.",
+    ],
+    "return_too_late": [
+        "Désolé, la commande {order_id} a été livrée {delivered}, il y a plus de 30 jours : elle est hors délai de retour. En cas de défaut, notre garantie de 2 ans peut s'appliquer.",
+        "Notre délai de retour est de 30 jours après la livraison et {order_id} est arrivée {delivered}, je ne peux donc pas créer de retour. Si le {product} est défectueux, nous pouvons ouvrir une demande de garantie.",
+    ],
+    "return_confirm_q": [
+        "Je peux créer le retour du {product} de la commande {order_id}. Pour un remboursement, {fee} de frais d'étiquette sont déduits. Je lance le retour ?",
+        "Le {product} peut être retourné. Voulez-vous que je crée le retour maintenant ?",
+    ],
+    "refund_started": [
+        "J'ai créé le retour {rma} pour le {product}. Imprimez l'étiquette ici : {label_url}, emballez l'article avec ses étiquettes et déposez-le chez le transporteur.",
+        "Votre retour est prêt : {rma}. Voici l'étiquette : {label_url}. Dès réception du {product}, nous rembourserons votre moyen de paiement initial.",
+    ],
+    "exchange_started": [
+        "J'ai créé l'échange ({rma}) du {product} contre la taille {new_size}, qui est en stock. Renvoyez l'original avec cette étiquette gratuite : {label_url}.",
+        "Votre échange est prêt : {rma}. La taille {new_size} vous est réservée ; étiquette de retour gratuite : {label_url}.",
+    ],
+    "policy_returns_ok": [
+        "Pour un remboursement, {fee} de frais d'étiquette sont déduits ; les échanges sont gratuits.",
+        "L'article doit être non porté et avec ses étiquettes.",
+    ],
+    "refund_processed": [
+        "Votre remboursement de {amount} pour la commande {order_id} a été effectué {done}. Votre banque peut mettre 3 à 5 jours ouvrés à l'afficher.",
+        "Nous avons remboursé {amount} sur votre moyen de paiement initial {done}. Selon votre banque, il apparaîtra sous quelques jours ouvrés.",
+    ],
+    "refund_pending": [
+        "Nous avons reçu votre retour pour {order_id} et le remboursement de {amount} est en cours. Il sera émis sous 5 jours ouvrés après réception.",
+        "Votre retour est arrivé à l'entrepôt ; le remboursement de {amount} est en cours, vous recevrez un e-mail.",
+    ],
+    "refund_not_received": [
+        "Votre retour pour {order_id} n'est pas encore arrivé à notre entrepôt ; il est toujours en transit. Le remboursement de {amount} sera émis sous 5 jours ouvrés après réception.",
+        "Je ne vois pas encore le retour de {order_id} à l'entrepôt. Dès son arrivée, nous rembourserons {amount}.",
+    ],
+    "policy_refunds_ok": [
+        "La banque peut mettre encore 3 à 5 jours ouvrés à l'afficher.",
+        "Le remboursement se fait toujours sur le moyen de paiement initial.",
+    ],
+    "damage_review": [
+        "Désolé que le {product} soit arrivé abîmé. Comme la commande dépasse 250, un collègue examinera la réclamation sous 1 jour ouvré ; votre ticket est {ticket}.",
+        "Désolé ! Les réclamations sur les commandes de plus de 250 sont vérifiées par notre équipe, j'ai donc ouvert le ticket {ticket}.",
+    ],
+    "damage_replacement": [
+        "Désolé que le {product} soit arrivé abîmé. J'ai lancé un remplacement gratuit en taille {size} ; il partira dès que l'étiquette de retour sera scannée : {label_url} (retour {rma}).",
+        "Désolé ! Le remplacement est organisé, retour {rma}. Étiquette gratuite : {label_url}.",
+    ],
+    "damage_refund": [
+        "Je suis vraiment désolé. J'ai remboursé {amount}, frais de port compris, pour le {product}. Vous le verrez sous 3 à 5 jours ouvrés.",
+        "J'ai effectué un remboursement de {amount} pour le {product}, livraison comprise.",
+    ],
+    "policy_damaged_ok": ["Le retour ne vous coûtera rien.", "Pas besoin d'envoyer de photos."],
+    "cancelled": [
+        "C'est fait : la commande {order_id} est annulée. {total} seront remboursés sur votre moyen de paiement sous 3 à 5 jours ouvrés.",
+        "J'ai annulé {order_id}. Vous recevrez une confirmation par e-mail et le remboursement de {total}.",
+    ],
+    "cannot_cancel": [
+        "Désolé, la commande {order_id} est déjà emballée et ne peut plus être annulée. Une fois livrée, vous pourrez la retourner sous 30 jours.",
+        "La commande {order_id} est déjà en route, elle ne peut donc pas être annulée. Vous pourrez la renvoyer dans les 30 jours suivant la livraison.",
+    ],
+}
+
+BOT = {"en": BOT_EN, "es": BOT_ES, "de": BOT_DE, "fr": BOT_FR}
