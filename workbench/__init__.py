@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces
+from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview
 
 if TYPE_CHECKING:
     from workbench import llm
@@ -42,6 +42,7 @@ __all__ = [
     "llm",
     "load_traces",
     "open_workspace",
+    "overview",
 ]
 
 

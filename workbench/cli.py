@@ -14,9 +14,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
-from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces
+from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "traces.jsonl"
 
@@ -70,40 +68,12 @@ def _show(source: str, format: str | None, *, skip: bool) -> int:
         traces = load_traces(source, format=format, errors="skip" if skip else "raise")
     seconds = time.perf_counter() - started
     print(f"Loaded {len(traces):,} traces from {source} in {seconds:.2f} s\n")
-    print(describe(traces).to_string())
+    print(overview(traces).to_string())
     skipped = traces.attrs.get("skipped")
     if skipped is not None and len(skipped):
         print(f"\nSkipped {len(skipped)} bad record(s):")
         print(skipped.to_string(index=False))
     return 0
-
-
-def describe(traces: pd.DataFrame) -> pd.DataFrame:
-    """A one-column summary of a trace table: size, span of time, models, feedback, tools."""
-    facts: dict[str, object] = {"traces": len(traces)}
-    stamps = traces["timestamp"].dropna()
-    if len(stamps):
-        facts["from"] = stamps.min().isoformat()
-        facts["to"] = stamps.max().isoformat()
-    if "model" in traces:
-        facts["models"] = ", ".join(
-            f"{m} ({n})" for m, n in traces["model"].value_counts().head(4).items()
-        )
-    if "messages" in traces:
-        turns = traces["messages"].map(lambda m: len(m) if isinstance(m, list) else 0)
-        facts["messages per trace (median)"] = float(turns.median())
-    if "tool_calls" in traces:
-        calls = traces["tool_calls"].map(lambda c: len(c) if isinstance(c, list) else 0)
-        facts["traces with tool calls"] = int((calls > 0).sum())
-    if "feedback" in traces:
-        facts["traces with feedback"] = int(traces["feedback"].notna().sum())
-    if "latency_ms" in traces:
-        facts["latency p50 / p95 (ms)"] = (
-            f"{traces['latency_ms'].quantile(0.5):.0f} / {traces['latency_ms'].quantile(0.95):.0f}"
-        )
-    if "cost_usd" in traces:
-        facts["total cost (USD)"] = round(float(traces["cost_usd"].sum()), 4)
-    return pd.DataFrame({"value": facts})
 
 
 if __name__ == "__main__":

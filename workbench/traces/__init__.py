@@ -2,7 +2,9 @@
 
 from workbench.traces.errors import TraceLoadError, TraceLoadWarning
 from workbench.traces.load import load_traces
+from workbench.traces.overview import overview
 from workbench.traces.schema import CANONICAL_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from workbench.traces.show import show_trace
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -11,4 +13,6 @@ __all__ = [
     "TraceLoadError",
     "TraceLoadWarning",
     "load_traces",
+    "overview",
+    "show_trace",
 ]

@@ -1,0 +1,52 @@
+"""The template notebooks run top to bottom on the sample data, as a user would run them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+pytestmark = pytest.mark.slow
+
+
+def with_parameters(notebook: nbformat.NotebookNode, values: dict[str, object]) -> None:
+    """Insert a cell after the one tagged ``parameters`` that overrides its values."""
+    for index, cell in enumerate(notebook.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "\n".join(f"{name} = {value!r}" for name, value in values.items())
+            notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+            return
+    raise AssertionError("the notebook has no cell tagged 'parameters'")
+
+
+def test_there_are_template_notebooks() -> None:
+    assert [p.name for p in NOTEBOOKS][:1] == ["01_weekly_error_analysis.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_on_the_sample_data(path: Path, tmp_path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
+        f"{path.name} is committed with outputs; strip them"
+    )
+    with_parameters(notebook, {"WORKSPACE": str(tmp_path / "analysis")})
+    client = NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    errors = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert not errors
