@@ -19,6 +19,8 @@ from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, over
 
 if TYPE_CHECKING:
     from workbench import llm
+    from workbench.widgets.failure_board import FailureModes
+    from workbench.widgets.reviewer import Reviewer
     from workbench.workspace import TraceConflictWarning, Workspace, open_workspace
 
 __version__ = "0.1.0"
@@ -27,6 +29,8 @@ _LAZY: dict[str, str] = {
     "open_workspace": "workbench.workspace",
     "Workspace": "workbench.workspace",
     "TraceConflictWarning": "workbench.workspace",
+    "Reviewer": "workbench.widgets.reviewer",
+    "FailureModes": "workbench.widgets.failure_board",
 }
 """Public name -> the module that defines it, imported when the name is first used."""
 
@@ -34,6 +38,8 @@ _MODULES = {"llm"}
 """Submodules reachable as attributes (``wb.llm.configure(...)``)."""
 
 __all__ = [
+    "FailureModes",
+    "Reviewer",
     "TraceConflictWarning",
     "TraceLoadError",
     "TraceLoadWarning",
