@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.traces import adapters
+from workbench.traces import adapters, formats  # noqa: F401 (formats registers the exports)
 from workbench.traces.errors import LoadReport, Place, TraceLoadError, TraceLoadWarning
 from workbench.traces.fields import check_mapping
 from workbench.traces.readers import CONTAINERS, read_items
