@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview
+from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview, show_trace
 
 if TYPE_CHECKING:
     from workbench import llm
@@ -49,6 +49,7 @@ __all__ = [
     "load_traces",
     "open_workspace",
     "overview",
+    "show_trace",
 ]
 
 
