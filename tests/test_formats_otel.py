@@ -23,9 +23,10 @@ from opentelemetry.trace import Status, StatusCode
 import workbench as wb
 from workbench.traces import TraceLoadError, TraceLoadWarning, adapters
 from workbench.traces.errors import LoadReport
-from workbench.traces.otel import hex_id, unflatten
+from workbench.traces.messages import to_messages, visible_text
+from workbench.traces.otel import hex_id
 from workbench.traces.readers import read_items
-from workbench.traces.spans import to_messages, visible_text
+from workbench.traces.semconv import unflatten
 
 PHOENIX = Path("otel") / "phoenix_pxi_turn_trace.json"
 ANY_AGENT = Path("otel") / "any_agent_OPENAI_trace.json"

@@ -17,20 +17,11 @@ from typing import Any
 from workbench.traces.adapters import Adapter, Context
 from workbench.traces.errors import Place, RecordError
 from workbench.traces.fields import merge_metadata, to_tokens
+from workbench.traces.messages import to_messages
 from workbench.traces.readers import Item
-from workbench.traces.spans import (
-    Notes,
-    Row,
-    SpanRecord,
-    TraceInfo,
-    classify,
-    link,
-    parse_json,
-    row_or_reject,
-    text_id,
-    to_messages,
-    to_time,
-)
+from workbench.traces.rollup import TraceInfo, row_or_reject
+from workbench.traces.span_fields import classify, parse_json, text_id, to_time
+from workbench.traces.spans import Notes, Row, SpanRecord, link
 
 _KINDS = {
     "GENERATION": "LLM",

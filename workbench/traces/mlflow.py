@@ -20,22 +20,12 @@ from typing import Any
 from workbench.traces.adapters import Adapter, Context
 from workbench.traces.errors import Place, RecordError
 from workbench.traces.fields import to_tokens
+from workbench.traces.messages import to_messages
 from workbench.traces.otel import hex_id
 from workbench.traces.readers import Item
-from workbench.traces.spans import (
-    Notes,
-    Row,
-    SpanRecord,
-    TraceInfo,
-    as_dict,
-    classify,
-    link,
-    parse_json,
-    row_or_reject,
-    status_of,
-    to_messages,
-    to_time,
-)
+from workbench.traces.rollup import TraceInfo, row_or_reject
+from workbench.traces.span_fields import as_dict, classify, parse_json, status_of, to_time
+from workbench.traces.spans import Notes, Row, SpanRecord, link
 
 _KINDS = {
     "LLM": "LLM",

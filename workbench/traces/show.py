@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.traces import chat
-from workbench.traces.spans import parse_json
+from workbench.traces.span_fields import parse_json
 
 _STYLE = """<style>
 .wb-trace{font-family:system-ui,sans-serif;font-size:13px;line-height:1.4;max-width:980px}

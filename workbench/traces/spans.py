@@ -1,9 +1,9 @@
 """Span trees: what the trace-export formats (OTel, Langfuse, LangSmith, MLflow) share.
 
-An adapter reads its export into :class:`SpanRecord` objects. :func:`link` places one
-trace's spans in a tree and :func:`trace_row` rolls the tree up into a canonical row:
-tool calls made, errors anywhere in the tree, latency, tokens and cost where logged,
-the chat as the last model call saw it, and the user-visible input and output.
+An adapter reads its export into :class:`SpanRecord` objects, with the field readers of
+:mod:`workbench.traces.span_fields`; :func:`link` places one trace's spans in a
+:class:`Tree` (:func:`build_trees` groups spans by trace first), and
+:mod:`workbench.traces.rollup` rolls the tree up into a canonical row.
 
 The ``spans`` column holds a trace's tree as a **flat list in tree order** (depth
 first, siblings by start time), one JSON-serialisable dict per span::
@@ -24,23 +24,18 @@ second parentless span goes under the root, flagged ``"orphan"``; a span of a ki
 the loader does not know is kept as ``UNKNOWN``, flagged ``"unknown_kind"``. A trace
 whose spans cannot be placed (parent links in a cycle, a repeated span id) is a
 rejected record.
-
-The last part of the module reads chats in the shapes exports hold them (OpenAI,
-OpenAI Responses, LangChain, OTel GenAI parts, OpenInference) as OpenAI-style messages.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from workbench.traces import chat, fields
-from workbench.traces.errors import LoadReport, Place, RecordError, TraceLoadWarning
+from workbench.traces.errors import LoadReport, Place, TraceLoadWarning
 
 Row = dict[str, Any]
 
@@ -52,8 +47,8 @@ KINDS = frozenset(
 )  # fmt: skip
 """Span kinds after normalisation: ``SPAN`` is a plain span, ``UNKNOWN`` an unrecognised kind."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ERROR_TEXT_LIMIT = 300
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The Unix epoch, UTC: where epoch times count from, and the sort key of a missing time."""
 
 
 @dataclass(frozen=True)
@@ -138,30 +133,6 @@ class Tree:
     """Depth first, siblings by start time, the root first; empty for a trace without spans."""
 
 
-@dataclass(frozen=True)
-class TraceInfo:
-    """What an export says about a trace as a whole; it wins over values rolled up from spans."""
-
-    metadata: dict[str, Any]
-    """Everything about the trace that no canonical column holds."""
-    input: Any = None
-    """The trace's input as logged (text, messages or an object)."""
-    output: Any = None
-    """The trace's output as logged."""
-    timestamp: datetime | None = None
-    """When the trace started."""
-    latency_ms: float | None = None
-    """How long it took."""
-    cost_usd: float | None = None
-    """Its total cost."""
-    tokens: dict[str, int] | None = None
-    """Its total token counts."""
-    error: str | None = None
-    """A trace-level error, told when no span shows one."""
-    feedback: list[Row] | None = None
-    """Scores and comments; ``None`` for formats that carry none."""
-
-
 @dataclass
 class Notes:
     """Problems that do not stop a load, collected per file and told once per kind."""
@@ -182,74 +153,6 @@ class Notes:
                 TraceLoadWarning,
                 stacklevel=4,
             )
-
-
-def classify(
-    raw: Any, table: Mapping[str, str], notes: Notes, place: Place, field: str
-) -> tuple[str, tuple[str, ...]]:
-    """A source's span kind as one of :data:`KINDS` (upper-case lookup in ``table``).
-
-    A missing kind is a plain ``SPAN``; an unrecognised one is kept as ``UNKNOWN``,
-    flagged ``"unknown_kind"`` and reported as a warning (its raw value stays in the
-    span's attributes).
-    """
-    if raw is None or raw == "":
-        return "SPAN", ()
-    kind = table.get(str(raw).upper())
-    if kind is not None:
-        return kind, ()
-    notes.add("have a kind this loader does not know", place, field, f"{raw!r} kept as 'UNKNOWN'")
-    return "UNKNOWN", ("unknown_kind",)
-
-
-def status_of(value: Any) -> str:
-    """``OK``/``ERROR``/``UNSET`` from the ways exports spell a status (codes 0-2 included)."""
-    if value is None:
-        return "UNSET"
-    text = str(value).upper().rsplit("_", 1)[-1].rsplit(".", 1)[-1]
-    return {"1": "OK", "2": "ERROR", "OK": "OK", "ERROR": "ERROR", "SUCCESS": "OK"}.get(
-        text, "UNSET"
-    )
-
-
-def to_time(value: Any, field: str) -> datetime | None:
-    """A time as an aware UTC datetime: ISO strings, epoch numbers (s to ns), datetimes.
-
-    Integer epochs (and integer strings, as OTLP writes nanoseconds) are converted
-    exactly; their size tells the unit, as in :func:`workbench.traces.fields.to_timestamp`.
-
-    Raises:
-        RecordError: the value is not a readable time; names ``field``.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _epoch(value, field)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return _utc(value, field)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    return _utc(value, field)
-
-
-def _epoch(number: int, field: str) -> datetime:
-    for scale in (1, 10**3, 10**6, 10**9):
-        if abs(number) < 10**11 * scale:
-            seconds, rest = divmod(number, scale)
-            try:
-                return _EPOCH + timedelta(seconds=seconds, microseconds=rest * 10**6 // scale)
-            except OverflowError:
-                break
-    raise RecordError(f"unreadable time {number!r}", field)
-
-
-def _utc(value: Any, field: str) -> datetime:
-    """The loader's own time parsing, to the microsecond."""
-    return fields.to_timestamp(value, field).floor("us").to_pydatetime()
 
 
 def link(
@@ -299,16 +202,16 @@ def _find_cycle(by_id: dict[str, SpanRecord]) -> list[str] | None:
     return None
 
 
-def _by_start(spans: Iterable[SpanRecord]) -> list[SpanRecord]:
+def by_start(spans: Iterable[SpanRecord]) -> list[SpanRecord]:
     """Spans by start time (those without one last), keeping source order for ties."""
     indexed = list(enumerate(spans))
-    indexed.sort(key=lambda p: (p[1].start is None, p[1].start or _EPOCH, p[0]))
+    indexed.sort(key=lambda p: (p[1].start is None, p[1].start or EPOCH, p[0]))
     return [span for _, span in indexed]
 
 
 def _place(spans: Sequence[SpanRecord], by_id: dict[str, SpanRecord], notes: Notes) -> list[Node]:
     """Depth-first order; spans without a parent in the export go under the root, flagged."""
-    ordered = _by_start(spans)
+    ordered = by_start(spans)
     roots = [s for s in ordered if s.parent_id is None]
     root = roots[0] if roots else next(s for s in ordered if s.parent_id not in by_id)
     children: dict[str, list[SpanRecord]] = defaultdict(list)
@@ -344,49 +247,6 @@ def _place(spans: Sequence[SpanRecord], by_id: dict[str, SpanRecord], notes: Not
     return nodes
 
 
-def trace_row(tree: Tree, info: TraceInfo) -> Row:
-    """Roll one tree up into a canonical row; what the export states about the trace wins."""
-    spans = [node.span for node in tree.nodes]
-    root = spans[0] if spans else None
-    messages = _conversation(spans)
-    models = [s.model for s in spans if s.kind == "LLM" and s.model]
-    row: Row = {
-        "trace_id": tree.trace_id,
-        "input": _visible(info.input, root, messages, "input"),
-        "output": _visible(info.output, root, messages, "output"),
-        "messages": messages,
-        "metadata": dict(info.metadata),
-        "timestamp": info.timestamp or _first_start(spans),
-        "model": models[-1] if models else next((s.model for s in spans if s.model), None),
-        "latency_ms": info.latency_ms if info.latency_ms is not None else _latency(spans),
-        "cost_usd": info.cost_usd if info.cost_usd is not None else _leaf_cost(tree),
-        "tokens": info.tokens or _leaf_tokens(tree),
-        "tool_calls": _tool_calls(spans, messages),
-        "error": _errors(tree, info.error),
-        "spans": [span_dict(node) for node in tree.nodes],
-    }
-    if len(set(models)) > 1:
-        row["metadata"].setdefault("models", sorted(set(models)))
-    if info.feedback is not None:
-        row["feedback"] = info.feedback
-    return row
-
-
-def row_or_reject(
-    tree: Tree, info: TraceInfo | Callable[[], TraceInfo], place: Place, report: LoadReport
-) -> Row | None:
-    """:func:`trace_row`, reporting a value of a shape no reader expected as a bad record.
-
-    ``info`` may be given as a function, so that reading it is guarded too.
-    """
-    try:
-        return trace_row(tree, info if isinstance(info, TraceInfo) else info())
-    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
-        reason = f"unexpected value in trace {tree.trace_id!r} ({type(exc).__name__}: {exc})"
-        report.reject(place, reason)
-        return None
-
-
 def span_dict(node: Node) -> Row:
     """A placed span as the JSON-serialisable dict of the ``spans`` column."""
     span = node.span
@@ -413,347 +273,3 @@ def span_dict(node: Node) -> Row:
     if "missing_parent" in node.flags:
         out["source_parent_id"] = span.parent_id
     return out
-
-
-def _first_start(spans: Sequence[SpanRecord]) -> datetime | None:
-    if spans and spans[0].start is not None:
-        return spans[0].start
-    return min((s.start for s in spans if s.start is not None), default=None)
-
-
-def _visible(value: Any, root: SpanRecord | None, messages: list[Row] | None, side: str) -> str:
-    """The user-visible input or output: the trace's, else the root span's, else the chat's."""
-    for candidate in (value, getattr(root, side, None)):
-        text = visible_text(candidate, side)
-        if text.strip():
-            return text
-    return said(messages, side) if messages else ""
-
-
-def _conversation(spans: Sequence[SpanRecord]) -> list[Row] | None:
-    """The chat as the last model call saw it, then the tool results and replies after it."""
-    calls = [s for s in spans if s.kind == "LLM" and s.prompt]
-    if not calls:
-        return None
-    last = max(enumerate(calls), key=lambda p: (p[1].end or p[1].start or _EPOCH, p[0]))[1]
-    messages = [*(last.prompt or []), *(last.reply or [])]
-    after = last.end or last.start
-    if after is None:
-        return messages
-    for span in _by_start(s for s in spans if s.start is not None and s.start >= after):
-        if span.kind == "LLM" and span is not last:
-            messages.extend(span.reply or [])
-        elif span.kind == "TOOL":
-            result = _result(span.output)
-            text = result if isinstance(result, str) else _dumps(result)
-            name = span.tool_name or span.name
-            messages.append(
-                {"role": "tool", "content": text, "tool_call_id": span.tool_call_id, "name": name}
-            )
-    return messages
-
-
-def _tool_calls(spans: Sequence[SpanRecord], messages: list[Row] | None) -> list[Row]:
-    """Tool spans in time order, with the arguments the model gave where the chat has them."""
-    asked = chat.tool_calls(messages) if messages else []
-    tools = _by_start(s for s in spans if s.kind == "TOOL")
-    if not tools:
-        return [{**call, "error": None} for call in asked]
-    by_id = {call["id"]: call for call in asked if call.get("id")}
-    unmatched = list(asked)
-    calls = []
-    for span in tools:
-        name = span.tool_name or span.name
-        match = by_id.get(span.tool_call_id) if span.tool_call_id else None
-        if match is None:
-            match = next((c for c in unmatched if c["name"] == name), None)
-        if match is not None and match in unmatched:
-            unmatched.remove(match)
-        given = match or {}
-        result = _result(span.output)
-        calls.append(
-            {
-                "id": span.tool_call_id or given.get("id"),
-                "name": name,
-                "arguments": given["arguments"] if given.get("arguments") else span.input,
-                "result": given.get("result") if result in (None, "", {}, []) else result,
-                "error": span.error,
-            }
-        )
-    return calls
-
-
-def _result(output: Any) -> Any:
-    """A tool's result without the wrappers frameworks put around it."""
-    while isinstance(output, dict) and len(output) == 1 and "output" in output:
-        output = output["output"]
-    if isinstance(output, dict) and isinstance(output.get("content"), str):
-        return output["content"]
-    return output
-
-
-def _errors(tree: Tree, trace_error: str | None) -> str | None:
-    """Each distinct error message once, in time order, named by the deepest span showing it."""
-    best: dict[str, tuple[int, str]] = {}
-    depth = {id(node.span): node.depth for node in tree.nodes}
-    for span in _by_start(node.span for node in tree.nodes):
-        if span.status != "ERROR" and not span.error:
-            continue
-        text = span.error or "failed (status ERROR)"
-        if text not in best or depth[id(span)] > best[text][0]:
-            best[text] = (depth[id(span)], span.name)
-    parts = [f"{name}: {_shorten(text)}" for text, (_, name) in best.items()]
-    if trace_error and not parts:
-        parts.append(_shorten(trace_error))
-    return "; ".join(parts) or None
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 1] + "…"
-
-
-def _latency(spans: Sequence[SpanRecord]) -> float | None:
-    """The root's duration, else first start to last end."""
-    if spans and spans[0].start and spans[0].end:
-        return (spans[0].end - spans[0].start).total_seconds() * 1000.0
-    starts = [s.start for s in spans if s.start]
-    ends = [s.end for s in spans if s.end]
-    if not starts or not ends:
-        return None
-    return (max(ends) - min(starts)).total_seconds() * 1000.0
-
-
-def _leaf_spans(tree: Tree, logged: str) -> list[SpanRecord]:
-    """Spans that log ``tokens``/``cost_usd`` themselves, not as a total of spans below them."""
-    below: set[str] = set()
-    leaves = []
-    for node in reversed(tree.nodes):
-        has = getattr(node.span, logged) is not None
-        if has and node.span.span_id not in below:
-            leaves.append(node.span)
-        if (has or node.span.span_id in below) and node.parent_id is not None:
-            below.add(node.parent_id)
-    return leaves
-
-
-def _leaf_tokens(tree: Tree) -> dict[str, int] | None:
-    totals: dict[str, int] = {}
-    for span in _leaf_spans(tree, "tokens"):
-        for key, count in (span.tokens or {}).items():
-            totals[key] = totals.get(key, 0) + count
-    return totals or None
-
-
-def _leaf_cost(tree: Tree) -> float | None:
-    costs = [span.cost_usd for span in _leaf_spans(tree, "cost_usd")]
-    return sum(c for c in costs if c is not None) if costs else None
-
-
-# --- message shapes -----------------------------------------------------------------------
-# Exports hold chats in many shapes: OpenAI chat messages and completions, OpenAI
-# Responses items, LangChain messages (plain and serialised), OTel GenAI "parts",
-# OpenInference message objects. They all become OpenAI-style message dicts.
-
-_TYPE_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
-_LANGCHAIN_CLASSES = {
-    "HumanMessage": "user",
-    "AIMessage": "assistant",
-    "AIMessageChunk": "assistant",
-    "SystemMessage": "system",
-    "ToolMessage": "tool",
-    "FunctionMessage": "function",
-}
-
-
-def text_id(value: Any, field: str) -> str | None:
-    """An id as text (numbers too); empty is ``None``; any other value is a bad field."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return str(value)
-    raise RecordError(f"expected an id, got {type(value).__name__}", field)
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    """``value`` when it is an object, else an empty one (for optional nested fields)."""
-    return value if isinstance(value, dict) else {}
-
-
-def parse_json(value: Any) -> Any:
-    """A JSON object or array held in a string, parsed; anything else as it is."""
-    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except (ValueError, RecursionError):
-            return value
-    return value
-
-
-def said(messages: list[Row], side: str) -> str:
-    """The user's latest turn (``side="input"``) or the app's last reply (``"output"``).
-
-    A trace is one turn of a conversation: the chat a model call saw holds the
-    earlier turns too, and the request this trace answers is the latest user turn.
-    """
-    if side != "input":
-        return chat.last_reply(messages)
-    for message in reversed(messages):
-        if str(message.get("role", "")).lower() in chat.USER_ROLES and message["content"].strip():
-            return str(message["content"])
-    return ""
-
-
-def visible_text(value: Any, side: str) -> str:
-    """What a user saw of a logged input or output (``side`` is ``"input"`` or ``"output"``)."""
-    if value is None:
-        return ""
-    data = parse_json(value)
-    if isinstance(data, str):
-        return data
-    if not isinstance(data, dict | list):
-        return _dumps(data)
-    messages = to_messages(data)
-    text = said(messages, side) if messages else ""
-    if text:
-        return text
-    if isinstance(data, dict) and len(data) == 1:
-        only = next(iter(data.values()))
-        if isinstance(only, str):
-            return only
-    return value if isinstance(value, str) else _dumps(data)
-
-
-def to_messages(value: Any) -> list[Row] | None:
-    """OpenAI-style messages from any chat shape an export holds, or ``None`` if it holds none."""
-    if isinstance(value, dict):
-        prompts = value.get("prompts")
-        if isinstance(prompts, list) and prompts and all(isinstance(p, str) for p in prompts):
-            return [{"role": "user", "content": prompt} for prompt in prompts]
-        inner = value.get("messages")
-        if isinstance(inner, list):
-            return to_messages(
-                inner[0] if len(inner) == 1 and isinstance(inner[0], list) else inner
-            )
-        for key in ("choices", "generations", "output"):
-            items = value.get(key)
-            if isinstance(items, list) and items:
-                first = items[0]
-                found = to_messages([first[0]] if isinstance(first, list) and first else items)
-                if found:
-                    return found[:1] if key == "choices" else found
-        single = _message(value)
-        return [single] if single else None
-    if not isinstance(value, list):
-        return None
-    messages: list[Row] = []
-    for item in value:
-        message = _message(item) if isinstance(item, dict) else None
-        if message is None:
-            if isinstance(item, dict) and "type" in item:
-                continue  # an item that is not a message (reasoning, a hosted tool call)
-            return None
-        last = messages[-1] if messages else None
-        if last and message.get("merge") and last.get("merge"):
-            last["tool_calls"].extend(message["tool_calls"])
-        else:
-            messages.append(message)
-    for message in messages:
-        message.pop("merge", None)
-    return messages or None
-
-
-def _message(item: dict[str, Any]) -> Row | None:
-    """One message from one item, or ``None`` when the item is not a message."""
-    kind = item.get("type")
-    if item.get("lc") == 1 and isinstance(item.get("kwargs"), dict):
-        kwargs = item["kwargs"]
-        ids = item["id"] if isinstance(item.get("id"), list) and item["id"] else [""]
-        role = _TYPE_ROLES.get(str(kwargs.get("type"))) or _LANGCHAIN_CLASSES.get(str(ids[-1]))
-        return _tidy(kwargs, role or kwargs.get("role"))
-    if kind == "function_call":  # OpenAI Responses API
-        call = tool_call(
-            item.get("call_id") or item.get("id"), item.get("name"), item.get("arguments")
-        )
-        return {"role": "assistant", "content": "", "tool_calls": [call], "merge": True}
-    if kind == "function_call_output":
-        return {
-            "role": "tool",
-            "content": _text(item.get("output")),
-            "tool_call_id": item.get("call_id"),
-        }
-    if "role" not in item and isinstance(item.get("message"), dict):
-        return _message(item["message"])  # OpenInference {"message": {...}}, LangChain generations
-    if kind in ("Generation", "GenerationChunk") and isinstance(item.get("text"), str):
-        return {"role": "assistant", "content": item["text"]}  # a LangChain text completion
-    role = item.get("role") or _TYPE_ROLES.get(str(kind))
-    if not any(k in item for k in ("content", "parts", "tool_calls", "contents", "text")):
-        return None
-    return _tidy(item, role)
-
-
-def _tidy(item: dict[str, Any], role: Any) -> Row | None:
-    """Role, text content and OpenAI-style tool calls; the message's other keys are kept."""
-    if not isinstance(role, str) or not role:
-        return None
-    message = {k: v for k, v in item.items() if k not in ("parts", "contents", "type")}
-    message["role"] = role
-    content = item.get("content", item.get("text"))
-    if isinstance(item.get("contents"), list) and content is None:
-        content = [as_dict(part).get("message_content", part) for part in item["contents"]]
-    listed = item.get("tool_calls")
-    calls = (
-        [tool_call_of(c) for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
-    )
-    if isinstance(item.get("parts"), list):
-        content, calls, answered = _parts(item["parts"], calls)
-        if answered is not None:
-            message.update(role="tool", tool_call_id=answered)
-    message["content"] = _text(content)
-    if calls:
-        message["tool_calls"] = calls
-    return message
-
-
-def _parts(parts: list[Any], calls: list[Row]) -> tuple[str, list[Row], str | None]:
-    """OTel GenAI message parts: text, tool calls, and a tool call's response."""
-    texts: list[str] = []
-    answered = None
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        kind = part.get("type")
-        if kind == "tool_call":
-            calls.append(tool_call(part.get("id"), part.get("name"), part.get("arguments")))
-        elif kind == "tool_call_response":
-            answered = str(part.get("id"))
-            texts.append(_text(part.get("response", part.get("result"))))
-        elif kind != "reasoning":
-            texts.append(_text(part.get("content", f"[{kind}]")))
-    return "\n".join(texts), calls, answered
-
-
-def tool_call(call_id: Any, name: Any, arguments: Any) -> Row:
-    """A tool call in the OpenAI shape (arguments kept as logged)."""
-    function = {"name": name, "arguments": arguments}
-    return {"id": call_id, "type": "function", "function": function}
-
-
-def tool_call_of(call: dict[str, Any]) -> Row:
-    """OpenAI, LangChain (``args``), OpenInference (``tool_call``) and GenAI calls, as OpenAI's."""
-    call = as_dict(call.get("tool_call")) or call
-    function = as_dict(call.get("function")) or call
-    name = function.get("name", call.get("tool.name"))
-    arguments = function.get("arguments", function.get("args", call.get("tool.args")))
-    return tool_call(call.get("id"), name, arguments)
-
-
-def _text(content: Any) -> str:
-    """Message content as text, whatever it holds."""
-    try:
-        return chat.content_text(content, "content")
-    except RecordError:
-        return content if isinstance(content, str) else _dumps(content)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
