@@ -19,7 +19,14 @@ step "system packages"
 bash scripts/system-deps.sh
 
 step "services"
-trap 'bash scripts/stop-local-llm.sh >/dev/null 2>&1 || true; bash scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+# Stop at the end only what this run started; a server the user already runs stays up.
+bash scripts/postgres.sh status >/dev/null 2>&1 && pg_was_up=1 || pg_was_up=
+curl -sf --max-time 2 "http://127.0.0.1:${LLM_PORT:-8091}/health" >/dev/null 2>&1 && llm_was_up=1 || llm_was_up=
+stop_services() {
+  [ -n "$llm_was_up" ] || bash scripts/stop-local-llm.sh >/dev/null 2>&1 || true
+  [ -n "$pg_was_up" ] || bash scripts/postgres.sh stop >/dev/null 2>&1 || true
+}
+trap stop_services EXIT
 if pg_env=$(bash scripts/postgres.sh); then eval "$pg_env"; else service_failed PostgreSQL; fi
 llm_started=$(date +%s)
 if api=$(bash scripts/local-llm.sh | tail -n 1); then
