@@ -19,6 +19,23 @@ from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, over
 
 if TYPE_CHECKING:
     from workbench import llm
+    from workbench.review import (
+        AgreementWarning,
+        NotReadyError,
+        Readiness,
+        ReviewSession,
+        adjudicate,
+        agreement,
+        audit,
+        disagreements,
+        ensure_judge_ready,
+        judge_readiness,
+        open_review_session,
+        review_session,
+        review_sessions,
+    )
+    from workbench.session_report import session_report
+    from workbench.suggest import Suggestions, saturation, suggest_failure_modes
     from workbench.widgets.failure_board import FailureModes
     from workbench.widgets.reviewer import Reviewer
     from workbench.workspace import TraceConflictWarning, Workspace, open_workspace
@@ -31,6 +48,23 @@ _LAZY: dict[str, str] = {
     "TraceConflictWarning": "workbench.workspace",
     "Reviewer": "workbench.widgets.reviewer",
     "FailureModes": "workbench.widgets.failure_board",
+    "review_session": "workbench.review",
+    "open_review_session": "workbench.review",
+    "review_sessions": "workbench.review",
+    "ReviewSession": "workbench.review",
+    "agreement": "workbench.review",
+    "disagreements": "workbench.review",
+    "adjudicate": "workbench.review",
+    "judge_readiness": "workbench.review",
+    "ensure_judge_ready": "workbench.review",
+    "Readiness": "workbench.review",
+    "AgreementWarning": "workbench.review",
+    "NotReadyError": "workbench.review",
+    "audit": "workbench.review",
+    "session_report": "workbench.session_report",
+    "suggest_failure_modes": "workbench.suggest",
+    "Suggestions": "workbench.suggest",
+    "saturation": "workbench.suggest",
 }
 """Public name -> the module that defines it, imported when the name is first used."""
 
@@ -38,18 +72,35 @@ _MODULES = {"llm"}
 """Submodules reachable as attributes (``wb.llm.configure(...)``)."""
 
 __all__ = [
+    "AgreementWarning",
     "FailureModes",
+    "NotReadyError",
+    "Readiness",
+    "ReviewSession",
     "Reviewer",
+    "Suggestions",
     "TraceConflictWarning",
     "TraceLoadError",
     "TraceLoadWarning",
     "Workspace",
     "__version__",
+    "adjudicate",
+    "agreement",
+    "audit",
+    "disagreements",
+    "ensure_judge_ready",
+    "judge_readiness",
     "llm",
     "load_traces",
+    "open_review_session",
     "open_workspace",
     "overview",
+    "review_session",
+    "review_sessions",
+    "saturation",
+    "session_report",
     "show_trace",
+    "suggest_failure_modes",
 ]
 
 

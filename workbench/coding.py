@@ -13,6 +13,9 @@ one label per trace and annotator (verdict, note, failure modes). The rules of t
 - ``split`` moves the listed traces (for every annotator) from one failure mode to new ones;
   the old mode disappears when no trace is left in it.
 - ``undo`` hides the event it names, as if it had never been appended. Undo is not undoable.
+- A ``label`` whose payload has ``"adjudication": true`` is a lead settling a disagreement:
+  its verdict, note and ``failure_modes`` become the trace's settled label (kept apart from
+  everyone's own label, the lead's included) and :meth:`Coding.view` shows it for the trace.
 
 Because the state is recomputed from the log, undoing a merge brings the merged modes back
 with their tags, and history never loses a step.
@@ -41,6 +44,9 @@ LABEL_COLUMNS: Final[tuple[str, ...]] = (
     "labelled_at",
 )
 """Columns of :attr:`Coding.labels`."""
+
+ADJUDICATION: Final = "adjudication"
+"""Payload flag of a ``label`` event that settles a trace's label (see the module notes)."""
 
 MODE_COLUMNS: Final[tuple[str, ...]] = ("name", "definition", "count", "share")
 """Columns of :func:`mode_table`."""
@@ -74,20 +80,25 @@ class Coding:
     """One row per (trace, annotator) with a label (:data:`LABEL_COLUMNS`), least recently
     labelled first."""
 
+    adjudications: pd.DataFrame = field(default_factory=lambda: _label_frame([]))
+    """One row per settled trace (:data:`LABEL_COLUMNS`; ``annotator`` is the lead)."""
+
     def view(self, annotator: str | None = None) -> pd.DataFrame:
-        """Return one label per trace: the given annotator's, or else the latest anyone made."""
+        """Return one label per trace: the given annotator's, or else the settled or latest one."""
         if annotator is not None:
             return self.labels[self.labels["annotator"] == annotator].reset_index(drop=True)
         latest = self.labels.drop_duplicates("trace_id", keep="last")
+        if not self.adjudications.empty:
+            unsettled = latest[~latest["trace_id"].isin(self.adjudications["trace_id"])]
+            latest = pd.concat([unsettled, self.adjudications], ignore_index=True)
         return latest.reset_index(drop=True)
 
     def tagged(self, name: str) -> set[str]:
         """Return the ids of the traces that some annotator tagged with a failure mode."""
         return {
             trace_id
-            for trace_id, modes in zip(
-                self.labels["trace_id"], self.labels["failure_modes"], strict=True
-            )
+            for frame in (self.labels, self.adjudications)
+            for trace_id, modes in zip(frame["trace_id"], frame["failure_modes"], strict=True)
             if name in modes
         }
 
@@ -149,6 +160,7 @@ class _Fold:
     def __init__(self) -> None:
         self.modes: dict[str, str] = {}
         self.labels: dict[str, dict[str, _Label]] = {}
+        self.adjudicated: dict[str, dict[str, _Label]] = {}
 
     def apply(self, event: _EventRow) -> None:
         getattr(self, f"_on_{event.kind}")(event, event.payload)
@@ -160,6 +172,14 @@ class _Fold:
         return label
 
     def _on_label(self, event: _EventRow, payload: Mapping[str, Any]) -> None:
+        if payload.get(ADJUDICATION):
+            modes = _unique(payload.get("failure_modes", []))
+            settled = _Label(payload.get("verdict"), payload.get("note"), modes)
+            settled.labelled_at, settled.last_event = event.created_at, int(event.id)
+            self.adjudicated[event.trace_id] = {event.annotator: settled}
+            for name in modes:
+                self.modes.setdefault(name, "")
+            return
         label = self._touch(event)
         label.verdict = payload.get("verdict")
         if "note" in payload:
@@ -195,6 +215,8 @@ class _Fold:
         for new, trace_ids in payload["parts"].items():
             chosen = {t: self.labels[t] for t in trace_ids if t in self.labels}
             self._move({name: new}, chosen)
+            settled = {t: self.adjudicated[t] for t in trace_ids if t in self.adjudicated}
+            self._move({name: new}, settled)
             self.modes.setdefault(new, "")
         still_used = any(name in label.failure_modes for label in self._all_labels())
         if not still_used:
@@ -206,38 +228,49 @@ class _Fold:
             for label in by_annotator.values():
                 label.failure_modes = _unique(renames.get(m, m) for m in label.failure_modes)
         if labels is self.labels:
+            self._move(renames, self.adjudicated)
             modes: dict[str, str] = {}
             for name, definition in self.modes.items():
                 modes.setdefault(renames.get(name, name), definition)
             self.modes = modes
 
     def _all_labels(self) -> Iterable[_Label]:
-        for by_annotator in self.labels.values():
+        for by_annotator in (*self.labels.values(), *self.adjudicated.values()):
             yield from by_annotator.values()
 
     def result(self) -> Coding:
-        rows = [
-            (trace_id, annotator, label)
-            for trace_id, by_annotator in self.labels.items()
-            for annotator, label in by_annotator.items()
-        ]
-        rows.sort(key=lambda row: row[2].last_event)
-        for _, _, label in rows:
+        labels, settled = _rows(self.labels), _rows(self.adjudicated)
+        for _, _, label in (*labels, *settled):
             for name in label.failure_modes:
                 self.modes.setdefault(name, "")
-        frame = pd.DataFrame(
-            {
-                "trace_id": pd.Series([r[0] for r in rows], dtype="object"),
-                "annotator": pd.Series([r[1] for r in rows], dtype="object"),
-                "verdict": pd.Series([r[2].verdict for r in rows], dtype="object"),
-                "note": pd.Series([r[2].note for r in rows], dtype="object"),
-                "failure_modes": pd.Series([r[2].failure_modes for r in rows], dtype="object"),
-                "labelled_at": pd.to_datetime(
-                    pd.Series([r[2].labelled_at for r in rows], dtype="object"), utc=True
-                ),
-            }
-        )
-        return Coding(dict(self.modes), frame)
+        return Coding(dict(self.modes), _label_frame(labels), _label_frame(settled))
+
+
+def _rows(labels: Mapping[str, Mapping[str, _Label]]) -> list[tuple[str, str, _Label]]:
+    """Flatten labels by trace and annotator, least recently labelled first."""
+    rows = [
+        (trace_id, annotator, label)
+        for trace_id, by_annotator in labels.items()
+        for annotator, label in by_annotator.items()
+    ]
+    rows.sort(key=lambda row: row[2].last_event)
+    return rows
+
+
+def _label_frame(rows: Sequence[tuple[str, str, _Label]]) -> pd.DataFrame:
+    """Return labels as a frame with the columns :data:`LABEL_COLUMNS`."""
+    return pd.DataFrame(
+        {
+            "trace_id": pd.Series([r[0] for r in rows], dtype="object"),
+            "annotator": pd.Series([r[1] for r in rows], dtype="object"),
+            "verdict": pd.Series([r[2].verdict for r in rows], dtype="object"),
+            "note": pd.Series([r[2].note for r in rows], dtype="object"),
+            "failure_modes": pd.Series([r[2].failure_modes for r in rows], dtype="object"),
+            "labelled_at": pd.to_datetime(
+                pd.Series([r[2].labelled_at for r in rows], dtype="object"), utc=True
+            ),
+        }
+    )
 
 
 def _unique(names: Iterable[str]) -> list[str]:
