@@ -25,8 +25,6 @@ if TYPE_CHECKING:
         Readiness,
         ReviewSession,
         adjudicate,
-        agreement,
-        audit,
         disagreements,
         ensure_judge_ready,
         judge_readiness,
@@ -34,6 +32,8 @@ if TYPE_CHECKING:
         review_session,
         review_sessions,
     )
+    from workbench.review.agreement import agreement
+    from workbench.review.audit import audit
     from workbench.session_report import session_report
     from workbench.suggest import Suggestions, saturation, suggest_failure_modes
     from workbench.widgets.failure_board import FailureModes
