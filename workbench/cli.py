@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from workbench.suite.cli import add_commands
 from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "traces.jsonl"
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", default=None, help="force a format (default: sniffed)")
     summary.add_argument("--skip-bad", action="store_true", help="skip bad records, list them")
     summary.set_defaults(run=_summary)
+    add_commands(commands)
     return parser
 
 
