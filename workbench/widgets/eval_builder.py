@@ -23,11 +23,8 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime as dt
 import inspect
 import re
-import string
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,21 +37,28 @@ import traitlets
 from workbench import llm
 from workbench.evalgen import (
     Candidate,
-    Metrics,
     ReusedTestSplitWarning,
     SplitPlan,
     compile_check,
     disagreements,
-    kappa,
     label_set,
     propose_evals,
     validate,
 )
-from workbench.evalgen.alignment import MIN_LABELS, low_count_note
+from workbench.evalgen.alignment import low_count_note
 from workbench.evalgen.fields import FIELDS
-from workbench.evalgen.judges import judge_prompt
-from workbench.evalgen.runtime import describe
 from workbench.suite import DEFAULT_THRESHOLD, Suite, SuiteFormatError
+from workbench.widgets.eval_builder_state import (
+    COLUMNS,
+    MODEL_NOTE,
+    STARTER,
+    TEST_NOTE,
+    candidate_row,
+    edited,
+    edited_spec,
+    plain,
+    reason,
+)
 from workbench.widgets.render import snippet, trace_html, trace_view
 
 if TYPE_CHECKING:
@@ -63,29 +67,6 @@ if TYPE_CHECKING:
 STATIC: Final = Path(__file__).parent / "static"
 ROWS_SHOWN: Final = 50
 """Disagreements listed in the widget (all are counted)."""
-
-MODEL_NOTE: Final = (
-    "Judge candidates need an LLM, and none is configured. Configure one with "
-    'wb.llm.configure(model="openai/gpt-4o-mini") (any litellm model name), or pass '
-    "EvalBuilder(ws, failure_mode, model=...), then propose again."
-)
-TEST_NOTE: Final = (
-    "Use the test split once, for the candidate you chose: numbers used to choose or tune "
-    "a check are optimistic."
-)
-STARTER: Final = (
-    "def check(trace):\n"
-    '    """True when the failure is absent. trace: input, output, messages, metadata."""\n'
-    '    return len(trace["output"]) <= 1000\n'
-)
-"""The source offered when a typed assertion is rewritten as Python."""
-
-COLUMNS: Final = (
-    "id", "kind", "summary", "rationale", "generator", "edited_from", "n", "tp", "fp", "tn",
-    "fn", "ungraded", "tpr", "tnr", "precision", "kappa", "warning", "test_n", "test_tpr",
-    "test_tnr", "in_suite",
-)  # fmt: skip
-"""Columns of :attr:`EvalBuilder.candidates`; figures without a prefix are on dev."""
 
 
 class EvalBuilderWidget(anywidget.AnyWidget):
@@ -178,7 +159,9 @@ class EvalBuilder:
         :meth:`test`, and ``in_suite`` is True once the id is in the suite.
         """
         in_suite = self._suite_ids()
-        rows = [_row(c, self._origin.get(c.id), c.id in in_suite) for c in self._candidates()]
+        rows = [
+            candidate_row(c, self._origin.get(c.id), c.id in in_suite) for c in self._candidates()
+        ]
         return pd.DataFrame(rows, columns=list(COLUMNS))
 
     def get(self, candidate_id: str) -> Candidate:
@@ -219,7 +202,7 @@ class EvalBuilder:
             raise TypeError("edit takes exactly one of spec=, prompt= or source=")
         old = self.get(candidate_id)
         try:
-            new_spec = _edited_spec(old, spec, prompt, source)
+            new_spec = edited_spec(old, spec, prompt, source)
         except (ValueError, TypeError) as error:
             self._errors[old.id] = f"not saved: {error}"
             self._refuse(self._errors[old.id])
@@ -230,7 +213,7 @@ class EvalBuilder:
             self.selected = same.id
             self._say(f"unchanged: {same.id} has that check already")
             return same
-        new = _edited(old, new_spec, self._free_id(old.id))
+        new = edited(old, new_spec, self._free_id(old.id))
         self._insert(old.id, new)
         self.selected = new.id
         self._say(f"saved {new.id}; measure it on dev")
@@ -311,7 +294,7 @@ class EvalBuilder:
                 compile_check(candidate.spec)
             saved = self.suite.add(candidate, threshold=threshold, replace=replace)
         except (ValueError, TypeError) as error:
-            self._refuse(f"not accepted: {_reason(error)}")
+            self._refuse(f"not accepted: {reason(error)}")
             raise
         self._say(f"accepted {saved.id} into {self.suite.path.name}/suite.yaml "
                   f"(gate: pass rate >= {saved.threshold:g})")  # fmt: skip
@@ -349,7 +332,7 @@ class EvalBuilder:
             handlers[kind]()
         except (LookupError, ValueError, TypeError, llm.WorkbenchLLMError) as error:
             if not self._reported:
-                self._say(f"not done: {_reason(error)}")
+                self._say(f"not done: {reason(error)}")
         finally:
             self._quiet = False
 
@@ -358,11 +341,11 @@ class EvalBuilder:
         try:
             pool = self._candidates()
         except (LookupError, ValueError) as error:
-            pool, self.message = [], f"no candidates: {_reason(error)}"
+            pool, self.message = [], f"no candidates: {reason(error)}"
         in_suite = self._suite_ids()
         labels = label_set(self.ws, self.failure_mode, self._plan(pool[0])) if pool else None
         labels_note = low_count_note(labels, "dev") if labels is not None else ""
-        cards = [_row(c, self._origin.get(c.id), c.id in in_suite) for c in pool]
+        cards = [candidate_row(c, self._origin.get(c.id), c.id in in_suite) for c in pool]
         chosen = next((c for c in pool if c.id == self.selected), None)
         status = {
             "failure_mode": self.failure_mode, "message": self.message,
@@ -372,7 +355,7 @@ class EvalBuilder:
             "selected": self.selected,
         }  # fmt: skip
         return {
-            "cards": [_plain(card) for card in cards],
+            "cards": [plain(card) for card in cards],
             "detail": {} if chosen is None else self._detail(chosen, chosen.id in in_suite),
             "status": status,
         }
@@ -471,7 +454,7 @@ class EvalBuilder:
         editor = "judge" if c.kind == "judge" else editor
         text = {"judge": c.spec.get("prompt"), "python": c.spec.get("value")}.get(editor)
         return {
-            "id": c.id, "kind": c.kind, "editor": editor, "spec": _plain(c.spec),
+            "id": c.id, "kind": c.kind, "editor": editor, "spec": plain(c.spec),
             "text": STARTER if text is None else str(text), "error": self._errors.get(c.id, ""),
             "measured": "dev" in c.metrics, "tested": "test" in c.metrics, "in_suite": in_suite,
             "rows": rows, "total": len(found),
@@ -492,94 +475,3 @@ class EvalBuilder:
         with self._widget.hold_sync():
             self._widget.cards, self._widget.detail = state["cards"], state["detail"]
             self._widget.status = state["status"]
-
-
-# Plain helpers --------------------------------------------------------------------------------
-
-
-def _row(c: Candidate, edited_from: str | None, in_suite: bool) -> dict[str, Any]:
-    dev, test, nan = c.metrics.get("dev"), c.metrics.get("test"), float("nan")
-    figures: dict[str, Any] = dict.fromkeys(COLUMNS[6:16], nan)
-    if dev is not None:
-        figures.update({k: v for k, v in dev.as_dict().items() if k in figures}, kappa=kappa(dev))
-    return {
-        "id": c.id, "kind": c.kind, "summary": _summary(c), "rationale": c.rationale,
-        "generator": c.provenance.generator, "edited_from": edited_from, **figures,
-        "warning": _warning(dev), "test_n": test.n if test else 0,
-        "test_tpr": test.tpr if test else nan, "test_tnr": test.tnr if test else nan,
-        "in_suite": in_suite,
-    }  # fmt: skip
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-able copy for the widget: NaN becomes None (JSON has no NaN)."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
-
-
-def _warning(m: Metrics | None) -> str:
-    if m is None:
-        return "not measured yet: measure it on dev"
-    counts = ((m.tp + m.fn, "failing"), (m.tn + m.fp, "clean"))
-    few = [f"{n} {what}" for n, what in counts if n < MIN_LABELS]
-    notes = [f"only {' and '.join(few)} labels in dev: TPR/TNR are unreliable"] if few else []
-    return "; ".join(notes + ([f"{m.ungraded} traces not graded"] if m.ungraded else []))
-
-
-def _reason(error: Exception) -> str:
-    """The message of an error (without the quotes ``str`` puts around a KeyError's)."""
-    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-
-
-def _summary(c: Candidate) -> str:
-    kind = c.spec.get("type")
-    if kind == "judge":
-        shots = len(c.spec.get("examples", []))
-        return f"LLM judge ({c.spec.get('model')}) shown {shots} labelled examples"
-    if kind == "python":
-        lines = [line for line in str(c.spec.get("value", "")).splitlines() if line.strip()]
-        return f"Python check(trace), {len(lines)} lines"
-    return describe(c.spec)
-
-
-def _edited_spec(
-    old: Candidate, spec: Mapping[str, Any] | None, prompt: str | None, source: str | None
-) -> dict[str, Any]:
-    """The spec of an edit, checked (compiled, never run); raises saying why it is refused."""
-    if spec is not None and not isinstance(spec, Mapping):
-        raise TypeError(f"spec must be a dict, got {type(spec).__name__}")
-    if old.kind == "judge":
-        if source is not None:
-            raise ValueError(f"{old.id} is a judge: edit its prompt= (or spec=), not source=")
-        new = dict(spec) if spec is not None else {**old.spec, "prompt": prompt}
-        if new.get("type") != "judge":
-            raise ValueError(f"{old.id} is a judge: its spec must keep type 'judge'")
-        if "trace" not in string.Template(str(new.get("prompt"))).get_identifiers():
-            raise ValueError("the judge prompt must contain $trace, where the trace goes")
-        judge_prompt(new, {"trace_id": "", "input": "", "output": ""})  # refuses other $names
-        return new
-    if prompt is not None:
-        raise ValueError(f"{old.id} is an assertion: edit its spec= or source=, not prompt=")
-    new = dict(spec) if spec is not None else {"type": "python", "value": source}
-    if new.get("type") == "judge":
-        raise ValueError(f"{old.id} is an assertion; a judge spec would make it a judge")
-    compile_check(new)
-    return new
-
-
-def _edited(old: Candidate, spec: dict[str, Any], new_id: str) -> Candidate:
-    keys = sorted(k for k in {*old.spec, *spec} if old.spec.get(k) != spec.get(k))
-    change = ", ".join(
-        f"{k}: {snippet(repr(old.spec.get(k)), 40)} -> {snippet(repr(spec.get(k)), 40)}"
-        for k in keys
-    )
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    provenance = dataclasses.replace(
-        old.provenance, generator=f"{old.provenance.generator}+edited", created_at=now
-    )
-    rationale = f"Edited by hand from {old.id} ({change})."
-    rationale += f" The original was proposed because: {old.rationale}" if old.rationale else ""
-    return Candidate(new_id, old.kind, spec, rationale, provenance, metrics={})
