@@ -233,7 +233,7 @@ def test_missing_trace_id_names_the_record_and_field(tmp_path: Path) -> None:
     with pytest.warns(TraceLoadWarning, match="skipped 1"):
         traces = wb.load_traces(path, errors="skip")
     assert traces["trace_id"].tolist() == ["tr-1"]
-    assert traces.attrs["skipped"]["record"].tolist() == [2]
+    assert wb.skipped(traces)["record"].tolist() == [2]
 
 
 def test_cycle_in_parent_observations(tmp_path: Path) -> None:

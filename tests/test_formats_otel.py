@@ -414,7 +414,7 @@ def test_missing_trace_id_names_file_record_and_field(tmp_path: Path) -> None:
     with pytest.warns(TraceLoadWarning, match="skipped 1 bad record"):
         traces = wb.load_traces(path, errors="skip")
     assert traces["trace_id"].tolist() == ["t1"]
-    assert traces.attrs["skipped"]["field"].tolist() == ["context.trace_id"]
+    assert wb.skipped(traces)["field"].tolist() == ["context.trace_id"]
 
 
 def test_cycle_in_parent_links_rejects_the_trace(tmp_path: Path) -> None:
@@ -426,7 +426,7 @@ def test_cycle_in_parent_links_rejects_the_trace(tmp_path: Path) -> None:
     with pytest.warns(TraceLoadWarning, match="skipped 1"):
         traces = wb.load_traces(path, errors="skip")
     assert traces["trace_id"].tolist() == ["t2"]
-    assert traces.attrs["skipped"]["record"].tolist() == [2]
+    assert wb.skipped(traces)["record"].tolist() == [2]
 
 
 def test_a_span_that_is_its_own_parent_is_a_cycle(tmp_path: Path) -> None:
@@ -450,7 +450,7 @@ def test_truncated_json_lines_file_keeps_the_complete_traces_when_skipping(tmp_p
     with pytest.warns(TraceLoadWarning, match="skipped 1"):
         traces = wb.load_traces(path, errors="skip")
     assert traces["trace_id"].tolist() == ["t1"]
-    assert traces.attrs["skipped"]["line"].tolist() == [2]
+    assert wb.skipped(traces)["line"].tolist() == [2]
 
 
 def test_unknown_span_kind_is_kept_flagged_and_reported(tmp_path: Path) -> None:
@@ -506,7 +506,7 @@ def test_a_bad_span_leaves_its_whole_trace_out_when_skipping(tmp_path: Path) -> 
     with pytest.warns(TraceLoadWarning):
         traces = wb.load_traces(path, errors="skip")
     assert traces["trace_id"].tolist() == ["t2"]
-    assert "trace 't1' is left out" in traces.attrs["skipped"]["error"][0]
+    assert "trace 't1' is left out" in wb.skipped(traces)["error"][0]
 
 
 JSONISH = st.recursive(

@@ -227,7 +227,7 @@ def test_skip_loads_the_good_records_and_reports_the_bad(tmp_path: Path) -> None
     with pytest.warns(TraceLoadWarning, match="skipped 3 bad record"):
         traces = wb.load_traces(path, errors="skip")
     assert traces["input"].tolist() == ["a"]
-    skipped = traces.attrs["skipped"]
+    skipped = wb.skipped(traces)
     assert skipped["line"].tolist() == [2, 3, 4]
     assert skipped["field"].tolist()[1] == "latency_ms"
     assert "expected a number" in skipped["error"].tolist()[1]
@@ -263,7 +263,7 @@ def test_duplicate_ids_are_reported_never_merged(tmp_path: Path) -> None:
     with pytest.warns(TraceLoadWarning):
         traces = wb.load_traces(path, errors="skip")
     assert traces["input"].tolist() == ["0"]
-    assert traces.attrs["skipped"]["line"].tolist() == [2, 3]
+    assert wb.skipped(traces)["line"].tolist() == [2, 3]
 
 
 def test_empty_file_gives_an_empty_table_and_a_warning(tmp_path: Path) -> None:
@@ -347,3 +347,14 @@ def test_unicode_survives(tmp_path: Path) -> None:
     text = "Où est ma commande ? 🚚 — 注文はどこ؟ \u202eevil"
     write_jsonl(tmp_path / "t.jsonl", [{"input": text}])
     assert wb.load_traces(tmp_path / "t.jsonl")["input"][0] == text
+
+
+def test_slices_of_a_table_with_skipped_records_concatenate(tmp_path: Path) -> None:
+    """Regression: a DataFrame kept in attrs made pd.concat of two slices raise."""
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"input": "a"}\nnot json\n{"input": "b"}\n')
+    with pytest.warns(TraceLoadWarning):
+        traces = wb.load_traces(path, errors="skip")
+    both = pd.concat([traces.iloc[:1], traces.iloc[1:]])
+    assert both["input"].tolist() == ["a", "b"]
+    assert wb.skipped(both)["line"].tolist() == [2]

@@ -72,7 +72,7 @@ def test_braintrust_style_csv_with_json_cells_and_its_malformed_row(shared_data:
     with pytest.warns(TraceLoadWarning, match="skipped 1 bad record"):
         traces = wb.load_traces(path, mapping={"span_id": "trace_id"}, errors="skip")
     assert len(traces) == 99
-    assert traces.attrs["skipped"]["record"].tolist() == [40]
+    assert wb.skipped(traces)["record"].tolist() == [40]
     assert traces["timestamp"].notna().all()
     assert (traces["tool_calls"].map(len) > 0).sum() == 82
     assert "lsmith_id" in traces["metadata"][0]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.suite.cli import add_commands
-from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview
+from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview, skipped
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "traces.jsonl"
 
@@ -71,10 +71,10 @@ def _show(source: str, format: str | None, *, skip: bool) -> int:
     seconds = time.perf_counter() - started
     print(f"Loaded {len(traces):,} traces from {source} in {seconds:.2f} s\n")
     print(overview(traces).to_string())
-    skipped = traces.attrs.get("skipped")
-    if skipped is not None and len(skipped):
-        print(f"\nSkipped {len(skipped)} bad record(s):")
-        print(skipped.to_string(index=False))
+    left_out = skipped(traces)
+    if len(left_out):
+        print(f"\nSkipped {len(left_out)} bad record(s):")
+        print(left_out.to_string(index=False))
     return 0
 
 

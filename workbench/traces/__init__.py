@@ -1,7 +1,7 @@
 """Load traces from the files teams have into one canonical table."""
 
 from workbench.traces.errors import TraceLoadError, TraceLoadWarning
-from workbench.traces.load import load_traces
+from workbench.traces.load import load_traces, skipped
 from workbench.traces.overview import overview
 from workbench.traces.schema import CANONICAL_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from workbench.traces.show import show_trace
@@ -15,4 +15,5 @@ __all__ = [
     "load_traces",
     "overview",
     "show_trace",
+    "skipped",
 ]

@@ -46,7 +46,7 @@ def load_traces(
             e.g. ``{"lsmith_id": "trace_id"}``.
         errors: ``"raise"`` stops at the first bad record with a :class:`TraceLoadError`
             naming file, line and field; ``"skip"`` loads the good records and puts the
-            rejected ones in ``traces.attrs["skipped"]``.
+            rejected ones in :func:`skipped` (``wb.skipped(traces)``).
         encoding: the text encoding of the files.
 
     Returns:
@@ -194,17 +194,33 @@ def _frame(rows: list[tuple[Row, Place]]) -> pd.DataFrame:
 
 
 def _tell(frame: pd.DataFrame, report: LoadReport, source: object) -> None:
-    """Attach the skip report and say what was left out, or that nothing was there."""
-    skipped = report.frame()
-    frame.attrs["skipped"] = skipped
-    if len(skipped):
-        first = skipped.iloc[0]
+    """Attach the skip report and say what was left out, or that nothing was there.
+
+    The report is kept in ``attrs`` as plain records, not a DataFrame: pandas compares
+    ``attrs`` when it concatenates, and a DataFrame there cannot be compared.
+    """
+    table = report.frame()
+    frame.attrs["skipped"] = table.to_dict("records")
+    if len(table):
+        first = table.iloc[0]
         warnings.warn(
-            f"loaded {len(frame)} traces and skipped {len(skipped)} bad record(s), first: "
+            f"loaded {len(frame)} traces and skipped {len(table)} bad record(s), first: "
             f"{first['source']} record {first['record']} line {first['line']}: "
-            f"{first['error']}. See traces.attrs['skipped'] for all of them.",
+            f"{first['error']}. See wb.skipped(traces) for all of them.",
             TraceLoadWarning,
             stacklevel=3,
         )
     elif frame.empty:
         warnings.warn(f"{source} holds no traces", TraceLoadWarning, stacklevel=3)
+
+
+def skipped(traces: pd.DataFrame) -> pd.DataFrame:
+    """The records ``load_traces(..., errors="skip")`` left out: source, record, line, field, error.
+
+    Examples:
+        >>> import workbench as wb
+        >>> wb.skipped(wb.load_traces("sample_data/traces.jsonl", errors="skip")).empty
+        True
+    """
+    columns = ["source", "record", "line", "field", "error"]
+    return pd.DataFrame(traces.attrs.get("skipped", []), columns=columns)
