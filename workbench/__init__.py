@@ -15,10 +15,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview, show_trace
+from workbench.traces import (
+    TraceLoadError,
+    TraceLoadWarning,
+    load_traces,
+    overview,
+    show_trace,
+    skipped,
+)
 
 if TYPE_CHECKING:
-    from workbench import llm
+    from workbench import llm, suite
+    from workbench.cluster import cluster, cluster_summary
+    from workbench.compare import (
+        PeriodComparison,
+        PeriodWarning,
+        compare_periods,
+        last_and_this,
+        split_periods,
+    )
+    from workbench.evalgen import propose_evals, validate
     from workbench.review import (
         AgreementWarning,
         NotReadyError,
@@ -34,8 +50,13 @@ if TYPE_CHECKING:
     )
     from workbench.review.agreement import agreement
     from workbench.review.audit import audit
+    from workbench.sample import sample
     from workbench.session_report import session_report
     from workbench.suggest import Suggestions, saturation, suggest_failure_modes
+    from workbench.suite.report import report
+    from workbench.suite.suite import Suite
+    from workbench.widgets.cluster_map import ClusterMap, cluster_map
+    from workbench.widgets.eval_builder import EvalBuilder
     from workbench.widgets.failure_board import FailureModes
     from workbench.widgets.reviewer import Reviewer
     from workbench.workspace import TraceConflictWarning, Workspace, open_workspace
@@ -48,6 +69,7 @@ _LAZY: dict[str, str] = {
     "TraceConflictWarning": "workbench.workspace",
     "Reviewer": "workbench.widgets.reviewer",
     "FailureModes": "workbench.widgets.failure_board",
+    "EvalBuilder": "workbench.widgets.eval_builder",
     "review_session": "workbench.review",
     "open_review_session": "workbench.review",
     "review_sessions": "workbench.review",
@@ -62,23 +84,42 @@ _LAZY: dict[str, str] = {
     "NotReadyError": "workbench.review",
     "audit": "workbench.review",
     "session_report": "workbench.session_report",
+    "cluster": "workbench.cluster",
+    "cluster_summary": "workbench.cluster",
+    "cluster_map": "workbench.widgets.cluster_map",
+    "ClusterMap": "workbench.widgets.cluster_map",
+    "sample": "workbench.sample",
+    "compare_periods": "workbench.compare",
+    "PeriodComparison": "workbench.compare",
+    "split_periods": "workbench.compare",
+    "last_and_this": "workbench.compare",
+    "PeriodWarning": "workbench.compare",
+    "report": "workbench.suite",
+    "Suite": "workbench.suite",
+    "propose_evals": "workbench.evalgen",
+    "validate": "workbench.evalgen",
     "suggest_failure_modes": "workbench.suggest",
     "Suggestions": "workbench.suggest",
     "saturation": "workbench.suggest",
 }
 """Public name -> the module that defines it, imported when the name is first used."""
 
-_MODULES = {"llm"}
+_MODULES = {"llm", "suite"}
 """Submodules reachable as attributes (``wb.llm.configure(...)``)."""
 
 __all__ = [
     "AgreementWarning",
+    "ClusterMap",
+    "EvalBuilder",
     "FailureModes",
     "NotReadyError",
+    "PeriodComparison",
+    "PeriodWarning",
     "Readiness",
     "ReviewSession",
     "Reviewer",
     "Suggestions",
+    "Suite",
     "TraceConflictWarning",
     "TraceLoadError",
     "TraceLoadWarning",
@@ -87,20 +128,32 @@ __all__ = [
     "adjudicate",
     "agreement",
     "audit",
+    "cluster",
+    "cluster_map",
+    "cluster_summary",
+    "compare_periods",
     "disagreements",
     "ensure_judge_ready",
     "judge_readiness",
+    "last_and_this",
     "llm",
     "load_traces",
     "open_review_session",
     "open_workspace",
     "overview",
+    "propose_evals",
+    "report",
     "review_session",
     "review_sessions",
+    "sample",
     "saturation",
     "session_report",
     "show_trace",
+    "skipped",
+    "split_periods",
     "suggest_failure_modes",
+    "suite",
+    "validate",
 ]
 
 
