@@ -60,3 +60,52 @@ def test_unknown_trace_and_bad_rate(
         simulate_reviews(ws, ["nope"], "ana", truth=truth)
     with pytest.raises(ValueError, match="error_rate"):
         simulate_reviews(ws, [], "ana", truth=truth, error_rate=2)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from workbench.demo import run_demo
+
+    lines: list[str] = []
+    paths = run_demo(tmp_path_factory.mktemp("demo"), log=lines.append)
+    paths["log"] = tmp_path_factory.getbasetemp() / "demo.log"
+    paths["log"].write_text("\n".join(lines))
+    return paths
+
+
+@pytest.mark.slow
+def test_the_demo_runs_the_whole_loop(demo_run: dict[str, Path]) -> None:
+    log = demo_run["log"].read_text()
+    assert "Loaded 1200 traces: 594 last week, 606 this week." in log
+    suite = wb.Suite(demo_run["suite"])
+    kept = set(suite.evals["failure_mode"])
+    assert {"malformed_tool_args", "overlong_reply", "wrong_language"} <= kept
+    assert "overlong_reply" in log.split("What changed this week:")[1]
+    for name in ("suite report", "team report", "results"):
+        assert demo_run[name].stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_demo_reports_open_in_chromium_without_errors(demo_run: dict[str, Path]) -> None:
+    import os
+
+    from browser_fixtures import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; CI installs it with scripts/system-deps.sh")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        errors: list[str] = []
+        for name in ("suite report", "team report"):
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(demo_run[name].resolve().as_uri())
+            assert page.locator("h1").count() >= 1, name
+            page.close()
+        assert not errors
+        browser.close()

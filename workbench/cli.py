@@ -17,8 +17,6 @@ from pathlib import Path
 from workbench.suite.cli import add_commands
 from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview, skipped
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "traces.jsonl"
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
@@ -40,8 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="workbench", description="Error analysis of LLM applications."
     )
     commands = parser.add_subparsers(title="commands")
-    demo = commands.add_parser("demo", help="load the sample traces and summarise them")
-    demo.add_argument("--traces", type=Path, default=SAMPLE, help="trace file (default: sample)")
+    demo = commands.add_parser(
+        "demo", help="run the whole weekly loop on the sample data, headless"
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("demo-workspace"), help="where to write everything"
+    )
     demo.set_defaults(run=_demo)
     summary = commands.add_parser("summary", help="load a trace file and summarise it")
     summary.add_argument("traces", help="a trace file, glob or export")
@@ -53,10 +55,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if not Path(args.traces).exists():
-        print(f"error: {args.traces} not found; run from a clone of the repository")
-        return 1
-    return _show(str(args.traces), None, skip=False)
+    from workbench.demo import run_demo
+
+    run_demo(args.out)
+    return 0
 
 
 def _summary(args: argparse.Namespace) -> int:

@@ -11,13 +11,15 @@ workspace API, so the rest of the loop cannot tell it from a person.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 if TYPE_CHECKING:
+    from workbench.suite import Suite
     from workbench.workspace import Workspace
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
@@ -160,3 +162,88 @@ SAMPLE_DEFINITIONS: dict[str, str] = {
     "premature_handoff": "The agent hands over to a person when the rules do not call for it.",
 }
 """One-line definitions of the sample's seeded failure modes."""
+
+
+def run_demo(
+    out: str | Path = "demo-workspace", *, log: Callable[[str], None] = print
+) -> dict[str, Path]:
+    """Run the whole weekly loop on the sample data, headless, and say where everything went.
+
+    Last week's traces are labelled by a simulated reviewer (the sample's ground truth
+    with a 2% error rate), standing in for the person who would tag them in the
+    Reviewer. Then: cluster, count failure modes, propose and validate evals, keep
+    those that agree with the labels (TPR and TNR at least 0.9 on the test split) in
+    the suite, run it on this week, compare the weeks and write the reports.
+
+    Returns:
+        Where the workspace, the suite and the reports were written.
+    """
+    from workbench.cluster import cluster, cluster_summary
+    from workbench.compare import compare_periods, last_and_this
+    from workbench.session_report import session_report
+    from workbench.suite import Suite, report
+    from workbench.traces import load_traces
+    from workbench.workspace import open_workspace
+
+    folder = Path(out)
+    traces = load_traces(SAMPLE_DIR / "traces.jsonl")
+    last_week, this_week = last_and_this(traces)
+    log(f"Loaded {len(traces)} traces: {len(last_week)} last week, {len(this_week)} this week.")
+    ws = open_workspace(folder / "workspace")
+    ws.add_traces(traces)
+    clusters = cluster(last_week, workspace=ws, show_progress=False)
+    summary = cluster_summary(clusters, last_week)
+    log(f"\nLast week in {len(summary) - 1} clusters; the largest:")
+    log(summary[["name", "size"]].head(6).to_string(index=False))
+    define_sample_modes(ws, "demo-reviewer")
+    simulate_reviews(ws, last_week["trace_id"], "demo-reviewer", error_rate=0.02)
+    log("\nFailure modes in last week's labels (simulated reviewer):")
+    log(ws.failure_modes()[["name", "count", "share"]].to_string(index=False))
+    suite = Suite(ws.evals_dir, workspace=ws)
+    log("\nProposed evals, measured once on the held-out test split:")
+    log(_accept_evals(ws, suite).to_string(index=False))
+    results_last, results_this = suite.run(last_week), suite.run(this_week)
+    results_this.to_parquet(folder / "results_this_week.parquet")
+    suite_page = report(results_this, previous=results_last, suite=suite, traces=this_week)
+    suite_page.to_html(folder / "suite_report.html")
+    both = pd.concat([results_last, results_this])
+    comparison = compare_periods(last_week, this_week, workspace=ws, suite_results=both)
+    log("\nWhat changed this week:")
+    log(comparison.summary()[["section", "what"]].to_string(index=False))
+    paths = {
+        "workspace": ws.path,
+        "suite": ws.evals_dir,
+        "suite report": folder / "suite_report.html",
+        "team report": session_report(ws, folder / "team_report.html"),
+        "results": folder / "results_this_week.parquet",
+    }
+    log("\nWritten:\n" + "\n".join(f"  {name:<13} {path}" for name, path in paths.items()))
+    return paths
+
+
+def _accept_evals(ws: Workspace, suite: Suite, bar: float = 0.9) -> pd.DataFrame:
+    """Propose evals for every failure mode; keep the best when it clears ``bar`` on test."""
+    from workbench.evalgen import propose_evals, validate
+
+    rows = []
+    for mode in ws.failure_modes()["name"]:
+        with warnings.catch_warnings():  # few-label and no-model notes go in the table
+            warnings.simplefilter("ignore")
+            candidates = propose_evals(ws, mode, kinds=("assertion",))
+            best = validate(candidates[0], ws, split="test") if candidates else None
+        if best is None:
+            rows.append({"failure mode": mode, "eval": "-", "test TPR": None, "test TNR": None})
+            continue
+        test = best.metrics["test"]
+        kept = test.tpr >= bar and test.tnr >= bar
+        if kept:
+            suite.add(best, replace=True)
+        rows.append(
+            {
+                "failure mode": mode,
+                "eval": best.id if kept else "(needs a judge: no check reached the bar)",
+                "test TPR": round(test.tpr, 2),
+                "test TNR": round(test.tnr, 2),
+            }
+        )
+    return pd.DataFrame(rows)
