@@ -20,7 +20,7 @@ from workspace_fixtures import (  # noqa: F401 (fixtures are found by name)
     ws_fixture,
 )
 
-from workbench.workspace import TraceConflictWarning, Workspace, open_workspace
+from workbench.workspace import NoAnnotatorError, TraceConflictWarning, Workspace, open_workspace
 
 MakeWs = Callable[..., Workspace]
 
@@ -191,6 +191,58 @@ def test_annotator_defaults(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("WORKBENCH_ANNOTATOR", "from-env")
     assert ws.label("t0", "pass").annotator == "from-env"
     assert ws.label("t0", "pass", annotator="explicit").annotator == "explicit"
+
+
+def test_annotator_resolution_is_public(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(NoAnnotatorError, match=r"WORKBENCH_ANNOTATOR.*ws\.set\('annotator'"):
+        ws.annotator()
+    assert issubclass(NoAnnotatorError, ValueError)
+    ws.set("annotator", "from-settings")
+    assert ws.annotator() == "from-settings"
+    monkeypatch.setenv("WORKBENCH_ANNOTATOR", "from-env")
+    assert (ws.annotator(), ws.annotator(" explicit ")) == ("from-env", "explicit")
+    with pytest.raises(ValueError, match="annotator must be a non-empty string"):
+        ws.annotator("  ")
+
+
+def test_adjudicate_appends_one_settled_label(ws: Workspace) -> None:
+    ws.label("t0", "fail", note="mine", annotator="ana")
+    ws.label("t0", "pass", annotator="bob")
+    event = ws.adjudicate("t0", "fail", ["x", "x", " y "], note="the rule", annotator="lea")
+    assert (event.kind, event.trace_id, event.annotator) == ("label", "t0", "lea")
+    assert dict(event.payload) == {
+        "verdict": "fail",
+        "failure_modes": ["x", "y"],
+        "note": "the rule",
+        "adjudication": True,
+    }
+    assert len(ws.history()) == 3
+    row = ws.traces().set_index("trace_id").loc["t0"]
+    assert (row["verdict"], row["failure_modes"], row["annotator"]) == ("fail", ["x", "y"], "lea")
+    assert ws.traces(annotator="ana").loc[0, ["verdict", "note"]].tolist() == ["fail", "mine"]
+    assert ws.labels()["annotator"].tolist() == ["ana", "bob"]  # own labels untouched
+    assert ws.undo("lea") is not None
+    assert ws.traces().loc[0, "annotator"] == "bob"
+
+
+def test_adjudicate_validation(ws: Workspace) -> None:
+    with pytest.raises(ValueError, match="'pass' or 'fail', got None"):
+        ws.adjudicate("t0", None, annotator="lea")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="a passing trace carries no failure mode"):
+        ws.adjudicate("t0", "pass", ["x"], annotator="lea")
+    with pytest.raises(TypeError, match="not a str"):
+        ws.adjudicate("t0", "fail", "x", annotator="lea")
+    with pytest.raises(ValueError, match="failure mode name"):
+        ws.adjudicate("t0", "fail", [""], annotator="lea")
+    with pytest.raises(TypeError, match="note"):
+        ws.adjudicate("t0", "fail", note=1, annotator="lea")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="trace ids are str"):
+        ws.adjudicate(0, "fail", annotator="lea")  # type: ignore[arg-type]
+    with pytest.raises(KeyError, match="'ghost'"):
+        ws.adjudicate("ghost", "fail", annotator="lea")
+    with pytest.raises(NoAnnotatorError):
+        ws.adjudicate("t0", "fail")
+    assert ws.history().empty
 
 
 def test_note_is_kept_unless_given(ws: Workspace) -> None:

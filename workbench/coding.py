@@ -18,7 +18,8 @@ one label per trace and annotator (verdict, note, failure modes). The rules of t
   everyone's own label, the lead's included) and :meth:`Coding.view` shows it for the trace.
 
 Because the state is recomputed from the log, undoing a merge brings the merged modes back
-with their tags, and history never loses a step.
+with their tags, and history never loses a step. :class:`LogFold` keeps a fold between
+calls, so that a new event costs only itself on a long log.
 """
 
 from __future__ import annotations
@@ -28,39 +29,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
+import numpy as np
 import pandas as pd
 
-from workbench.store.events import EVENT_COLUMNS
+from workbench.labels_view import LABEL_COLUMNS as LABEL_COLUMNS
+from workbench.labels_view import Label, label_frame, label_rows, replace_rows
+from workbench.store.events import EVENT_COLUMNS, undone_ids
 
 VERDICTS: Final[tuple[str, ...]] = ("pass", "fail")
 """The verdicts a label can carry (or ``None``: not reviewed)."""
 
-LABEL_COLUMNS: Final[tuple[str, ...]] = (
-    "trace_id",
-    "annotator",
-    "verdict",
-    "note",
-    "failure_modes",
-    "labelled_at",
-)
-"""Columns of :attr:`Coding.labels`."""
-
 ADJUDICATION: Final = "adjudication"
 """Payload flag of a ``label`` event that settles a trace's label (see the module notes)."""
-
-MODE_COLUMNS: Final[tuple[str, ...]] = ("name", "definition", "count", "share")
-"""Columns of :func:`mode_table`."""
-
-
-@dataclass
-class _Label:
-    """One annotator's label of one trace, while the log is folded."""
-
-    verdict: str | None = None
-    note: str | None = None
-    failure_modes: list[str] = field(default_factory=list)
-    labelled_at: pd.Timestamp | None = None
-    last_event: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,7 +60,7 @@ class Coding:
     """One row per (trace, annotator) with a label (:data:`LABEL_COLUMNS`), least recently
     labelled first."""
 
-    adjudications: pd.DataFrame = field(default_factory=lambda: _label_frame([]))
+    adjudications: pd.DataFrame = field(default_factory=lambda: label_frame([]))
     """One row per settled trace (:data:`LABEL_COLUMNS`; ``annotator`` is the lead)."""
 
     def view(self, annotator: str | None = None) -> pd.DataFrame:
@@ -103,25 +83,6 @@ class Coding:
         }
 
 
-def undone_ids(events: pd.DataFrame) -> set[int]:
-    """Return the ids of the events that an ``undo`` event cancelled."""
-    undos = events.loc[events["kind"] == "undo", "payload"]
-    return {int(payload["event_id"]) for payload in undos}
-
-
-def undo_target(events: pd.DataFrame, annotator: str) -> Any | None:
-    """Return the annotator's last event that is not an undo and not undone (a row), or None.
-
-    Examples:
-        >>> undo_target(ws.history(), "ana").kind  # doctest: +SKIP
-        'tag'
-    """
-    undone = undone_ids(events)
-    mine = events[(events["annotator"] == annotator) & (events["kind"] != "undo")]
-    mine = mine[~mine["id"].isin(undone)]
-    return None if mine.empty else mine.iloc[-1]
-
-
 def derive(events: pd.DataFrame) -> Coding:
     """Fold the log into the current failure modes and labels.
 
@@ -135,12 +96,61 @@ def derive(events: pd.DataFrame) -> Coding:
         0      t-1    fail
     """
     fold = _Fold()
-    undone = undone_ids(events)
-    columns = events[list(EVENT_COLUMNS)].itertuples(index=False, name=None)
-    for event in map(_EventRow._make, columns):
-        if event.kind != "undo" and int(event.id) not in undone:
-            fold.apply(event)
+    fold.apply_all(events, undone_ids(events))
     return fold.result()
+
+
+class LogFold:
+    """The fold of a growing log, kept between calls so that new events cost only themselves.
+
+    :meth:`update` applies just the events appended since its last call when the log it gets
+    starts with exactly the events folded so far (same ids, same order) and none of the new
+    ones is an ``undo``. Otherwise, after an undo or when an event committed late under a
+    lower id (PostgreSQL allows that), it folds the whole log again. Either way the result
+    equals ``derive(events)``: events never change once stored, and with no new undo the
+    set of undone events stays the same, so the events applied, and their order, are the
+    same as in a fold from the start.
+
+    Examples:
+        >>> fold = LogFold()
+        >>> fold.update(ws.history()).view()[["trace_id", "verdict"]]  # doctest: +SKIP
+          trace_id verdict
+        0      t-1    fail
+    """
+
+    def __init__(self) -> None:
+        self._fold = _Fold()
+        self._ids: np.ndarray[Any, np.dtype[np.int64]] = np.empty(0, dtype=np.int64)
+        self._undone: set[int] = set()
+        self._seen: pd.DataFrame | None = None
+        self._result = self._fold.result()
+
+    def update(self, events: pd.DataFrame) -> Coding:
+        """Return the state after ``events`` (the whole log, oldest first), as :func:`derive`."""
+        if events is self._seen:
+            return self._result
+        ids = events["id"].to_numpy(dtype=np.int64, copy=True)
+        new = self._appended(events, ids)
+        if new is None:  # fold again from the start
+            self._fold, self._undone, new = _Fold(), undone_ids(events), events
+            self._result = self._fold.result()  # for an empty log
+        if not new.empty:
+            self._fold.apply_all(new, self._undone)
+            self._result = self._fold.result()
+        self._ids, self._seen = ids, events
+        return self._result
+
+    def _appended(
+        self, events: pd.DataFrame, ids: np.ndarray[Any, np.dtype[np.int64]]
+    ) -> pd.DataFrame | None:
+        """Return the events after those folded, or None when the earlier ones changed meaning."""
+        done = len(self._ids)
+        if len(ids) < done or not np.array_equal(ids[:done], self._ids):
+            return None
+        if done and len(ids) > done and ids[done:].min() <= self._ids.max():
+            return None
+        new = events.iloc[done:]
+        return None if (new["kind"] == "undo").any() else new
 
 
 class _EventRow(NamedTuple):
@@ -155,18 +165,39 @@ class _EventRow(NamedTuple):
 
 
 class _Fold:
-    """The mutable state of one pass over the log; :meth:`result` freezes it."""
+    """The mutable state of a pass over the log; :meth:`result` returns it as a :class:`Coding`.
+
+    Every failure mode on a label is in ``modes``: tags and adjudications add their modes,
+    rename and merge rename labels and modes alike, and split drops a mode only when no
+    label has it any more.
+    """
 
     def __init__(self) -> None:
         self.modes: dict[str, str] = {}
-        self.labels: dict[str, dict[str, _Label]] = {}
-        self.adjudicated: dict[str, dict[str, _Label]] = {}
+        self.labels: dict[str, dict[str, Label]] = {}
+        self.adjudicated: dict[str, dict[str, Label]] = {}
+        # The frames of the last result, and what changed since, to rebuild only that.
+        self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._touched: dict[tuple[str, str], None] = {}
+        self._relabelled = self._resettled = False
+        self._newest = 0
+
+    def apply_all(self, events: pd.DataFrame, undone: set[int]) -> None:
+        """Apply the events in order, leaving out undos and the events in ``undone``."""
+        columns = events[list(EVENT_COLUMNS)].itertuples(index=False, name=None)
+        for event in map(_EventRow._make, columns):
+            if event.kind != "undo" and int(event.id) not in undone:
+                self.apply(event)
 
     def apply(self, event: _EventRow) -> None:
+        if event.id <= self._newest:  # the frames' order goes by event id: sort all again
+            self._relabelled = True
+        self._newest = max(self._newest, int(event.id))
         getattr(self, f"_on_{event.kind}")(event, event.payload)
 
-    def _touch(self, event: _EventRow) -> _Label:
-        label = self.labels.setdefault(event.trace_id, {}).setdefault(event.annotator, _Label())
+    def _touch(self, event: _EventRow) -> Label:
+        self._touched[event.trace_id, event.annotator] = None
+        label = self.labels.setdefault(event.trace_id, {}).setdefault(event.annotator, Label())
         label.labelled_at = event.created_at
         label.last_event = int(event.id)
         return label
@@ -174,9 +205,10 @@ class _Fold:
     def _on_label(self, event: _EventRow, payload: Mapping[str, Any]) -> None:
         if payload.get(ADJUDICATION):
             modes = _unique(payload.get("failure_modes", []))
-            settled = _Label(payload.get("verdict"), payload.get("note"), modes)
+            settled = Label(payload.get("verdict"), payload.get("note"), modes)
             settled.labelled_at, settled.last_event = event.created_at, int(event.id)
             self.adjudicated[event.trace_id] = {event.annotator: settled}
+            self._resettled = True
             for name in modes:
                 self.modes.setdefault(name, "")
             return
@@ -222,8 +254,9 @@ class _Fold:
         if not still_used:
             self.modes.pop(name, None)
 
-    def _move(self, renames: Mapping[str, str], labels: Mapping[str, dict[str, _Label]]) -> None:
+    def _move(self, renames: Mapping[str, str], labels: Mapping[str, dict[str, Label]]) -> None:
         """Rename failure modes on the given traces' labels (and in the mode list)."""
+        self._relabelled = self._resettled = True
         for by_annotator in labels.values():
             for label in by_annotator.values():
                 label.failure_modes = _unique(renames.get(m, m) for m in label.failure_modes)
@@ -234,81 +267,34 @@ class _Fold:
                 modes.setdefault(renames.get(name, name), definition)
             self.modes = modes
 
-    def _all_labels(self) -> Iterable[_Label]:
+    def _all_labels(self) -> Iterable[Label]:
         for by_annotator in (*self.labels.values(), *self.adjudicated.values()):
             yield from by_annotator.values()
 
     def result(self) -> Coding:
-        labels, settled = _rows(self.labels), _rows(self.adjudicated)
-        for _, _, label in (*labels, *settled):
-            for name in label.failure_modes:
-                self.modes.setdefault(name, "")
-        return Coding(dict(self.modes), _label_frame(labels), _label_frame(settled))
+        """Return the state so far; the fold can go on.
 
-
-def _rows(labels: Mapping[str, Mapping[str, _Label]]) -> list[tuple[str, str, _Label]]:
-    """Flatten labels by trace and annotator, least recently labelled first."""
-    rows = [
-        (trace_id, annotator, label)
-        for trace_id, by_annotator in labels.items()
-        for annotator, label in by_annotator.items()
-    ]
-    rows.sort(key=lambda row: row[2].last_event)
-    return rows
-
-
-def _label_frame(rows: Sequence[tuple[str, str, _Label]]) -> pd.DataFrame:
-    """Return labels as a frame with the columns :data:`LABEL_COLUMNS`."""
-    return pd.DataFrame(
-        {
-            "trace_id": pd.Series([r[0] for r in rows], dtype="object"),
-            "annotator": pd.Series([r[1] for r in rows], dtype="object"),
-            "verdict": pd.Series([r[2].verdict for r in rows], dtype="object"),
-            "note": pd.Series([r[2].note for r in rows], dtype="object"),
-            "failure_modes": pd.Series([r[2].failure_modes for r in rows], dtype="object"),
-            "labelled_at": pd.to_datetime(
-                pd.Series([r[2].labelled_at for r in rows], dtype="object"), utc=True
-            ),
-        }
-    )
+        The frames are built anew only where labels changed since the last result: a label,
+        note, tag or untag replaces one row. Treat them as read-only, as later results may
+        share them.
+        """
+        labels, settled = self._frames or (None, None)
+        if labels is None or labels.empty or self._relabelled:  # (empty: no time unit to keep)
+            labels = label_frame(label_rows(self.labels))
+        elif self._touched:
+            touched: dict[str, dict[str, Label]] = {}
+            for trace_id, annotator in self._touched:
+                touched.setdefault(trace_id, {})[annotator] = self.labels[trace_id][annotator]
+            labels = replace_rows(labels, self._touched, label_rows(touched))
+        if settled is None or self._resettled:
+            settled = label_frame(label_rows(self.adjudicated))
+        self._frames, self._touched = (labels, settled), {}
+        self._relabelled = self._resettled = False
+        return Coding(dict(self.modes), labels, settled)
 
 
 def _unique(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
-
-
-def mode_table(coding: Coding, view: pd.DataFrame) -> pd.DataFrame:
-    """Count the traces in each failure mode, most frequent first.
-
-    Args:
-        coding: the derived state (for the names and definitions).
-        view: one label per trace, as :meth:`Coding.view` returns.
-
-    Returns:
-        Columns ``name``, ``definition``, ``count`` (traces tagged with the mode) and
-        ``share`` (of the traces whose verdict is ``fail``, the fraction tagged with the
-        mode; NaN while no trace failed). Tags on traces not marked as failing count in
-        ``count`` but not in ``share``.
-    """
-    tagged = view[["trace_id", "verdict", "failure_modes"]].explode("failure_modes")
-    tagged = tagged.dropna(subset=["failure_modes"])
-    counts = tagged.groupby("failure_modes")["trace_id"].nunique()
-    failing_tagged = tagged[tagged["verdict"] == "fail"]
-    fail_counts = failing_tagged.groupby("failure_modes")["trace_id"].nunique()
-    failing = int((view["verdict"] == "fail").sum())
-    names = list(coding.modes)
-    table = pd.DataFrame(
-        {
-            "name": pd.Series(names, dtype="object"),
-            "definition": pd.Series([coding.modes[n] for n in names], dtype="object"),
-            "count": pd.Series([int(counts.get(n, 0)) for n in names], dtype="int64"),
-            "share": pd.Series(
-                [fail_counts.get(n, 0) / failing if failing else float("nan") for n in names],
-                dtype="float64",
-            ),
-        }
-    )
-    return table.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
 # Checks made before a reorganising event is appended -----------------------------------------
@@ -319,6 +305,44 @@ def check_name(name: object, what: str = "failure mode name") -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a {what} must be a non-empty string, got {name!r}")
     return name.strip()
+
+
+def adjudication(
+    trace_id: str, verdict: object, failure_modes: Sequence[str], note: str | None
+) -> dict[str, Any]:
+    """Return the payload of a ``label`` event settling a trace; refuse what can not be settled."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"an adjudicated verdict must be 'pass' or 'fail', got {verdict!r}")
+    if isinstance(failure_modes, str):
+        raise TypeError(f"failure_modes takes a list, e.g. [{failure_modes!r}], not a str")
+    modes = _unique(check_name(m) for m in failure_modes)
+    if verdict == "pass" and modes:
+        raise ValueError(f"trace {trace_id!r}: a passing trace carries no failure mode: {modes}")
+    payload: dict[str, Any] = {"verdict": verdict, "failure_modes": modes, ADJUDICATION: True}
+    if note is not None:
+        payload["note"] = check_note(note)
+    return payload
+
+
+def check_verdict(verdict: object) -> str | None:
+    """Return the verdict of a label; refuse anything but ``"pass"``, ``"fail"`` or None."""
+    if verdict is not None and verdict not in VERDICTS:
+        raise ValueError(f"verdict must be 'pass', 'fail' or None, got {verdict!r}")
+    return verdict
+
+
+def check_trace_id(trace_id: object) -> str:
+    """Return the trace id; refuse anything but a str."""
+    if not isinstance(trace_id, str):
+        raise TypeError(f"trace ids are str, got {trace_id!r} ({type(trace_id).__name__})")
+    return trace_id
+
+
+def check_note(note: object) -> str:
+    """Return the note; refuse anything but a str."""
+    if not isinstance(note, str):
+        raise TypeError(f"a note must be a str, got {type(note).__name__}")
+    return note
 
 
 def check_known(coding: Coding, names: Sequence[str]) -> None:
@@ -349,6 +373,21 @@ def check_merge(coding: Coding, sources: Sequence[str], into: str) -> list[str]:
     if not moving:
         raise ValueError(f"nothing to merge into {into!r}: name at least one other failure mode")
     return moving
+
+
+def merge_payload(
+    coding: Coding, sources: Sequence[str], into: str, definition: str | None
+) -> dict[str, Any]:
+    """Return the payload of a ``merge`` event (see :func:`check_merge` for what is refused).
+
+    The merged mode keeps ``definition`` if given, else the existing definition of ``into``,
+    else the sources' definitions joined.
+    """
+    moving = check_merge(coding, sources, into)
+    if definition is None:
+        joined = "\n".join(d for d in (coding.modes[m] for m in moving) if d)
+        definition = coding.modes.get(into) or joined
+    return {"sources": moving, "into": into, "definition": definition}
 
 
 def check_split(coding: Coding, name: str, parts: Mapping[str, Sequence[str]]) -> None:

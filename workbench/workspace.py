@@ -18,10 +18,12 @@ from typing import Any, Final
 
 import pandas as pd
 
-from workbench import coding
+from workbench import coding, labels_view
 from workbench.coding import Coding
+from workbench.labels_view import VIEW_COLUMNS as VIEW_COLUMNS
 from workbench.store import Event, NewEvent, Store, encode_traces, first_of_each_id, open_store
 from workbench.store import sqlite_url as _sqlite_url
+from workbench.store.events import undo_of, undone_ids
 
 ANNOTATOR_ENV: Final = "WORKBENCH_ANNOTATOR"
 """Environment variable naming the annotator when a call does not."""
@@ -29,8 +31,9 @@ ANNOTATOR_ENV: Final = "WORKBENCH_ANNOTATOR"
 DB_FILENAME: Final = "workbench.db"
 """The SQLite database inside a workspace folder."""
 
-VIEW_COLUMNS: Final = ("verdict", "note", "failure_modes", "annotator", "labelled_at")
-"""Label columns that :meth:`Workspace.traces` adds to the trace table."""
+
+class NoAnnotatorError(ValueError):
+    """A call needed to know who acts, and no name was given or configured."""
 
 
 class TraceConflictWarning(UserWarning):
@@ -87,7 +90,7 @@ class Workspace:
         self.evals_dir = path / "evals"
         """Where the eval suite lives."""
         self._store = store
-        self._coding: tuple[pd.DataFrame, Coding] | None = None
+        self._fold = coding.LogFold()
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r}, db={self._store.where!r})"
@@ -156,13 +159,7 @@ class Workspace:
             ``annotator`` and ``labelled_at`` (None / [] / NaT where unlabelled). A source
             column with one of those names is kept with the suffix ``_trace``.
         """
-        view = self._derived().view(annotator)[["trace_id", *VIEW_COLUMNS]]
-        frame = self._store.traces().merge(view, on="trace_id", how="left", suffixes=("_trace", ""))
-        for name in ("verdict", "note", "annotator"):
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
-        modes = [list(m) if isinstance(m, list) else [] for m in frame["failure_modes"].tolist()]
-        frame["failure_modes"] = pd.Series(modes, index=frame.index, dtype=object)
-        return frame
+        return labels_view.with_labels(self._store.traces(), self._derived().view(annotator))
 
     def trace(self, trace_id: str) -> dict[str, Any]:
         """Return one trace as a dict of its columns.
@@ -170,7 +167,7 @@ class Workspace:
         Raises:
             KeyError: naming the id, when no trace has it.
         """
-        return self._store.trace(_check_id(trace_id))
+        return self._store.trace(coding.check_trace_id(trace_id))
 
     # Labels -------------------------------------------------------------------------------
 
@@ -194,16 +191,14 @@ class Workspace:
             >>> ws.label("t-1", "fail", note="made up a rule", annotator="ana")  # doctest: +SKIP
             Event(id=7, kind='label', trace_id='t-1', annotator='ana', ...)
         """
-        if verdict is not None and verdict not in coding.VERDICTS:
-            raise ValueError(f"verdict must be 'pass', 'fail' or None, got {verdict!r}")
-        payload: dict[str, Any] = {"verdict": verdict}
+        payload: dict[str, Any] = {"verdict": coding.check_verdict(verdict)}
         if note is not None:
-            payload["note"] = _check_note(note)
+            payload["note"] = coding.check_note(note)
         return self._append("label", trace_id, payload, annotator)
 
     def note(self, trace_id: str, note: str, *, annotator: str | None = None) -> Event:
         """Set the annotator's note on a trace, leaving the verdict as it is."""
-        return self._append("note", trace_id, {"note": _check_note(note)}, annotator)
+        return self._append("note", trace_id, {"note": coding.check_note(note)}, annotator)
 
     def tag(self, trace_id: str, failure_mode: str, *, annotator: str | None = None) -> Event:
         """Put a failure mode on a trace (a new name creates the failure mode)."""
@@ -214,6 +209,32 @@ class Workspace:
         """Take a failure mode off the annotator's label of a trace."""
         name = coding.check_name(failure_mode)
         return self._append("untag", trace_id, {"failure_mode": name}, annotator)
+
+    def adjudicate(
+        self,
+        trace_id: str,
+        verdict: str,
+        failure_modes: Sequence[str] = (),
+        note: str | None = None,
+        *,
+        annotator: str | None = None,
+    ) -> Event:
+        """Settle a trace's label as the lead (``verdict`` ``"pass"`` or ``"fail"``).
+
+        Appends one ``label`` event flagged ``"adjudication": true``; everyone's own label
+        stays. From then on :meth:`traces` and :meth:`failure_modes` show the settled label
+        (``traces(annotator=...)`` each person's own); the lead's :meth:`undo` takes it back.
+
+        Raises:
+            KeyError: when the trace is not in the workspace.
+            ValueError: for a verdict other than pass/fail, or failure modes on a pass.
+
+        Examples:
+            >>> ws.adjudicate("t-1", "fail", ["invented_policy"], annotator="lea")  # doctest: +SKIP
+            Event(id=9, kind='label', trace_id='t-1', annotator='lea', ...)
+        """
+        payload = coding.adjudication(coding.check_trace_id(trace_id), verdict, failure_modes, note)
+        return self._append("label", trace_id, payload, annotator)
 
     def undo(self, annotator: str | None = None) -> Event | None:
         """Undo the annotator's last action that is not undone yet.
@@ -226,17 +247,8 @@ class Workspace:
             >>> ws.undo("ana").payload  # doctest: +SKIP
             {'event_id': 8, 'kind': 'tag'}
         """
-        who = self._who(annotator)
-
-        def build(events: pd.DataFrame) -> NewEvent | None:
-            target = coding.undo_target(events, who)
-            if target is None:
-                return None
-            trace_id = target["trace_id"] if isinstance(target["trace_id"], str) else None
-            payload = {"event_id": int(target["id"]), "kind": str(target["kind"])}
-            return NewEvent("undo", who, trace_id, payload)
-
-        return self._store.append_checked(build)
+        who = self.annotator(annotator)
+        return self._store.append_checked(lambda events: undo_of(events, who))
 
     def history(self, trace_id: str | None = None) -> pd.DataFrame:
         """Return the events (of one trace, or all), oldest first.
@@ -245,9 +257,9 @@ class Workspace:
         ``created_at`` (UTC) and ``undone`` (whether a later undo cancelled the event).
         """
         events = self._store.events().copy()
-        events["undone"] = events["id"].isin(coding.undone_ids(events))
+        events["undone"] = events["id"].isin(undone_ids(events))
         if trace_id is not None:
-            missing = self._store.missing([_check_id(trace_id)])
+            missing = self._store.missing([coding.check_trace_id(trace_id)])
             if missing:
                 raise KeyError(f"no trace with id {trace_id!r} in {self._store.where}")
             events = events[events["trace_id"] == trace_id].reset_index(drop=True)
@@ -259,11 +271,7 @@ class Workspace:
         One row per (trace, annotator): ``trace_id``, ``annotator``, ``verdict``, ``note``,
         ``failure_modes`` (list) and ``labelled_at``, least recently labelled first.
         """
-        labels = self._derived().labels.copy()
-        labels["failure_modes"] = pd.Series(
-            [list(m) for m in labels["failure_modes"].tolist()], index=labels.index, dtype=object
-        )  # copies, so that changing them can not change the cached state
-        return labels
+        return labels_view.copy_labels(self._derived().labels)
 
     # Failure modes ------------------------------------------------------------------------
 
@@ -275,14 +283,14 @@ class Workspace:
         :meth:`traces` (the latest per trace, or ``annotator``'s).
         """
         derived = self._derived()
-        return coding.mode_table(derived, derived.view(annotator))
+        return labels_view.mode_table(derived.modes, derived.view(annotator))
 
     def define(self, name: str, definition: str, *, annotator: str | None = None) -> Event:
         """Create a failure mode, or replace the definition of an existing one."""
         if not isinstance(definition, str):
             raise TypeError(f"a definition must be a str, got {type(definition).__name__}")
         payload = {"failure_mode": coding.check_name(name), "definition": definition}
-        return self._store.append(NewEvent("define", self._who(annotator), None, payload))
+        return self._store.append(NewEvent("define", self.annotator(annotator), None, payload))
 
     def rename(self, old: str, new: str, *, annotator: str | None = None) -> Event:
         """Rename a failure mode; its tags follow.
@@ -290,7 +298,7 @@ class Workspace:
         Renaming onto an existing name is refused (the error suggests :meth:`merge`), so two
         modes are never combined by a typo.
         """
-        who, old, new = self._who(annotator), coding.check_name(old), coding.check_name(new)
+        who, old, new = self.annotator(annotator), coding.check_name(old), coding.check_name(new)
 
         def build(derived: Coding) -> NewEvent:
             coding.check_rename(derived, old, new)
@@ -314,15 +322,10 @@ class Workspace:
         Examples:
             >>> ws.merge(["made_up_policy", "fake_rule"], into="invented_policy")  # doctest: +SKIP
         """
-        who, into = self._who(annotator), coding.check_name(into)
+        who, into = self.annotator(annotator), coding.check_name(into)
 
         def build(derived: Coding) -> NewEvent:
-            moving = coding.check_merge(derived, sources, into)
-            text = definition
-            if text is None:
-                joined = "\n".join(d for d in (derived.modes[m] for m in moving) if d)
-                text = derived.modes.get(into) or joined
-            payload = {"sources": moving, "into": into, "definition": text}
+            payload = coding.merge_payload(derived, sources, into, definition)
             return NewEvent("merge", who, None, payload)
 
         return self._append_checked(build)
@@ -342,7 +345,7 @@ class Workspace:
             >>> parts = {"wrong_math": ["t-3"], "wrong_date": ["t-9"]}
             >>> ws.split("wrong_answer", parts, annotator="ana")  # doctest: +SKIP
         """
-        who, name = self._who(annotator), coding.check_name(name)
+        who, name = self.annotator(annotator), coding.check_name(name)
         if not isinstance(parts, Mapping):
             raise TypeError("split takes a dict: new failure mode -> list of trace ids")
 
@@ -364,22 +367,32 @@ class Workspace:
         """Store a small setting (any JSON value), e.g. ``ws.set("annotator", "ana")``."""
         self._store.put_setting(coding.check_name(key, "setting name"), value)
 
-    # Internals ----------------------------------------------------------------------------
+    def annotator(self, annotator: str | None = None) -> str:
+        """Return who acts: ``annotator`` if given, else ``WORKBENCH_ANNOTATOR``, else the setting.
 
-    def _who(self, annotator: str | None) -> str:
+        Raises:
+            NoAnnotatorError: (a ValueError) when none is given or set; it says how to set one.
+
+        Examples:
+            >>> ws.set("annotator", "ana")  # doctest: +SKIP
+            >>> ws.annotator()  # doctest: +SKIP
+            'ana'
+        """
         if annotator is None:
             annotator = os.environ.get(ANNOTATOR_ENV) or self._store.settings().get("annotator")
             if not annotator:
-                raise ValueError(
+                raise NoAnnotatorError(
                     "who is annotating? pass annotator='your-name', set the "
                     f"{ANNOTATOR_ENV} environment variable, or run ws.set('annotator', 'your-name')"
                 )
         return coding.check_name(annotator, "annotator")
 
+    # Internals ----------------------------------------------------------------------------
+
     def _append(
         self, kind: str, trace_id: str, payload: dict[str, Any], annotator: str | None
     ) -> Event:
-        event = NewEvent(kind, self._who(annotator), _check_id(trace_id), payload)
+        event = NewEvent(kind, self.annotator(annotator), coding.check_trace_id(trace_id), payload)
         return self._store.append(event)
 
     def _append_checked(self, build: Callable[[Coding], NewEvent]) -> Event:
@@ -389,21 +402,5 @@ class Workspace:
         return event
 
     def _derived(self, events: pd.DataFrame | None = None) -> Coding:
-        """Fold the log, reusing the last result while the log is unchanged."""
-        if events is None:
-            events = self._store.events()
-        if self._coding is None or self._coding[0] is not events:
-            self._coding = (events, coding.derive(events))
-        return self._coding[1]
-
-
-def _check_id(trace_id: object) -> str:
-    if not isinstance(trace_id, str):
-        raise TypeError(f"trace ids are str, got {trace_id!r} ({type(trace_id).__name__})")
-    return trace_id
-
-
-def _check_note(note: object) -> str:
-    if not isinstance(note, str):
-        raise TypeError(f"a note must be a str, got {type(note).__name__}")
-    return note
+        """Fold the log: only the events new since the last call, when that is the same."""
+        return self._fold.update(self._store.events() if events is None else events)

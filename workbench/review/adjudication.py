@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from workbench import coding
 from workbench.review.labels import (
     VERDICT,
     check_traces,
@@ -25,7 +24,7 @@ from workbench.review.labels import (
     snapshot,
     who_is,
 )
-from workbench.store import Event, NewEvent
+from workbench.store import Event
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -136,6 +135,8 @@ def adjudicate(
 ) -> Event:
     """Settle a trace's label: append one event; everyone's own label stays as it was.
 
+    The same as :meth:`Workspace.adjudicate`, with the person deciding called ``lead``.
+
     From then on ``ws.traces()`` and ``ws.failure_modes()`` show the settled label for the
     trace (``ws.traces(annotator=...)`` still shows each person's own). Adjudicating again
     replaces the settled label; ``ws.undo(lead)`` takes the last adjudication back.
@@ -161,30 +162,8 @@ def adjudicate(
         ... # doctest: +SKIP
         Event(id=913, kind='label', trace_id='tr_000412', annotator='ana', ...)
     """
-    if verdict not in coding.VERDICTS:
-        raise ValueError(f"an adjudicated verdict must be 'pass' or 'fail', got {verdict!r}")
-    if isinstance(failure_modes, str):
-        raise TypeError(f"failure_modes takes a list, e.g. [{failure_modes!r}], not a str")
-    modes = list(dict.fromkeys(coding.check_name(m) for m in failure_modes))
-    if verdict == "pass" and modes:
-        raise ValueError(f"trace {trace_id!r}: a passing trace carries no failure mode: {modes}")
-    payload: dict[str, Any] = {
-        "verdict": verdict,
-        "failure_modes": modes,
-        coding.ADJUDICATION: True,
-    }
-    if note is not None:
-        if not isinstance(note, str):
-            raise TypeError(f"a note must be a str, got {type(note).__name__}")
-        payload["note"] = note
-    if not isinstance(trace_id, str):
-        raise TypeError(f"trace ids are str, got {trace_id!r}")
-    return _append(ws, NewEvent("label", who_is(ws, lead, "lead"), trace_id, payload))
-
-
-def _append(ws: Workspace, event: NewEvent) -> Event:
-    """Append an event the Workspace API has no method for (an adjudicated label)."""
-    return ws._store.append(event)
+    lead = who_is(ws, lead, "lead")
+    return ws.adjudicate(trace_id, verdict, failure_modes, note, annotator=lead)
 
 
 def settled_labels(ws: Workspace) -> pd.DataFrame:

@@ -11,7 +11,6 @@ there, a failure mode they did not tag counts as absent.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from workbench import coding
 from workbench.coding import Coding
-from workbench.workspace import ANNOTATOR_ENV
+from workbench.workspace import ANNOTATOR_ENV, NoAnnotatorError
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -143,16 +142,18 @@ def describe(item: str, value: float) -> str:
 
 
 def who_is(ws: Workspace, name: str | None, role: str) -> str:
-    """Return a person's name: the one given, else the workspace's annotator setting.
+    """Return a person's name: the one given, else the workspace's (:meth:`Workspace.annotator`).
 
     Raises:
-        ValueError: when no name is given or configured (says how to set one).
+        NoAnnotatorError: (a ValueError) when no name is given or configured; it names the
+            role and says how to set one.
     """
-    if name is None:
-        name = os.environ.get(ANNOTATOR_ENV) or ws.settings.get("annotator")
-        if not name:
-            raise ValueError(
-                f"who is the {role}? pass {role}='your-name', set {ANNOTATOR_ENV}, "
-                "or run ws.set('annotator', 'your-name')"
-            )
-    return coding.check_name(name, role)
+    if name is not None:
+        return coding.check_name(name, role)
+    try:
+        return ws.annotator()
+    except NoAnnotatorError:
+        raise NoAnnotatorError(
+            f"who is the {role}? pass {role}='your-name', set {ANNOTATOR_ENV}, "
+            "or run ws.set('annotator', 'your-name')"
+        ) from None

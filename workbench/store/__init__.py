@@ -20,7 +20,14 @@ from workbench.store.codec import (
     first_of_each_id,
 )
 from workbench.store.engine import sqlite_url
-from workbench.store.events import EVENT_COLUMNS, EVENT_KINDS, Event, NewEvent
+from workbench.store.events import (
+    EVENT_COLUMNS,
+    EVENT_KINDS,
+    Event,
+    NewEvent,
+    undo_of,
+    undone_ids,
+)
 from workbench.store.migrations import (
     LATEST_VERSION,
     NotAWorkspaceError,
@@ -48,4 +55,6 @@ __all__ = [
     "first_of_each_id",
     "open_store",
     "sqlite_url",
+    "undo_of",
+    "undone_ids",
 ]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+import pandas as pd
+
 EVENT_KINDS: Final[tuple[str, ...]] = (
     "label",
     "note",
@@ -99,3 +101,34 @@ class Event:
 
     created_at: datetime
     """When it was appended (timezone-aware, UTC)."""
+
+
+def undone_ids(events: pd.DataFrame) -> set[int]:
+    """Return the ids of the events that an ``undo`` event cancelled.
+
+    Args:
+        events: the log, with the columns :data:`EVENT_COLUMNS`.
+    """
+    undos = events.loc[events["kind"] == "undo", "payload"]
+    return {int(payload["event_id"]) for payload in undos}
+
+
+def undo_of(events: pd.DataFrame, annotator: str) -> NewEvent | None:
+    """Return the event undoing the annotator's last action that is not undone yet, or None.
+
+    That action is the annotator's last event that is neither an undo nor undone; the undo
+    is about the same trace and names it in its payload (``event_id`` and ``kind``).
+
+    Examples:
+        >>> undo_of(ws.history(), "ana").payload  # doctest: +SKIP
+        {'event_id': 8, 'kind': 'tag'}
+    """
+    mine = events[(events["annotator"] == annotator) & (events["kind"] != "undo")]
+    mine = mine[~mine["id"].isin(undone_ids(events))]
+    if mine.empty:
+        return None
+    target = mine.iloc[-1]
+    trace_id = target["trace_id"] if isinstance(target["trace_id"], str) else None
+    return NewEvent(
+        "undo", annotator, trace_id, {"event_id": int(target["id"]), "kind": str(target["kind"])}
+    )
