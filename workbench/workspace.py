@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -24,6 +24,9 @@ from workbench.labels_view import VIEW_COLUMNS as VIEW_COLUMNS
 from workbench.store import Event, NewEvent, Store, encode_traces, first_of_each_id, open_store
 from workbench.store import sqlite_url as _sqlite_url
 from workbench.store.events import undo_of, undone_ids
+
+if TYPE_CHECKING:
+    from workbench.suite import Suite
 
 ANNOTATOR_ENV: Final = "WORKBENCH_ANNOTATOR"
 """Environment variable naming the annotator when a call does not."""
@@ -94,6 +97,13 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r}, db={self._store.where!r})"
+
+    @property
+    def suite(self) -> Suite:
+        """The eval suite in ``evals/``: ``ws.suite.add(candidate)``, ``ws.suite.run(traces)``."""
+        from workbench.suite import Suite
+
+        return Suite(self.evals_dir, workspace=self)
 
     def close(self) -> None:
         """Close the database connections."""
