@@ -12,6 +12,9 @@ replies), so nearly every embedded text is new and nothing is answered from a ca
 should not be. Each (pipeline, n) runs in a fresh Python process, so numba's JIT and the
 model load are paid as a notebook pays them.
 
+``e2e`` is the number a notebook sees: a fresh process, an empty cache, then ``load_traces``,
+``wb.cluster`` (embedding, JIT warm-up in the background, reduce, cluster) and the map.
+
 Stages of ``workbench`` (the default view, ``"tools"`` here, as :func:`workbench.cluster`):
 load, view, embed cold (90% of the traces: last week), embed incremental (all traces: the
 10% new are encoded, the rest read from the cache), embed warm (all cached), JIT warm-up,
@@ -220,6 +223,28 @@ def _fake_vectors(texts: list[str], embedder: Counting, cache: Any) -> None:
     cache.put(embedder.model_id, fresh)
 
 
+def end_to_end_worker(n: int, data: Path, cache_dir: Path, synthetic: bool) -> None:
+    """What a notebook pays on a cold start: load, ``wb.cluster`` with an empty cache, map."""
+    import numpy as np
+
+    import workbench as wb
+    from workbench.cluster import cluster
+    from workbench.embed import EmbeddingCache
+    from workbench.widgets.cluster_map import cluster_map
+
+    bench = Stages("workbench e2e", n)
+    with tempfile.TemporaryDirectory(prefix="wb-e2e-") as empty:
+        with bench.stage("load"):
+            traces = wb.load_traces(data)
+        with bench.stage("wb.cluster cold (embed, JIT, reduce, cluster)") as info:
+            found = cluster(traces, cache=EmbeddingCache(empty), show_progress=False)
+            info |= {"clusters": int(found["cluster"].max() + 1)}
+            info |= {"noise": float(found["is_noise"].mean())}
+            info["unclustered"] = float(np.mean(found["cluster"] == -1))
+        with bench.stage("map widget"):
+            _ = cluster_map(found, traces).widget
+
+
 def bertopic_worker(n: int, data: Path, cache_dir: Path, synthetic: bool) -> None:
     import warnings
 
@@ -277,14 +302,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--pipelines", nargs="+", default=["workbench", "bertopic"])
+    parser.add_argument("--pipelines", nargs="+", default=["workbench", "e2e", "bertopic"])
     parser.add_argument("--synthetic-vectors", action="store_true")
-    parser.add_argument("--worker", choices=["workbench", "bertopic"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=["workbench", "e2e", "bertopic"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     workers: dict[str, Callable[[int, Path, Path, bool], None]] = {
         "workbench": workbench_worker,
+        "e2e": end_to_end_worker,
         "bertopic": bertopic_worker,
     }
     if args.worker:

@@ -23,8 +23,8 @@ from workspace_fixtures import (  # noqa: F401 (fixtures are found by name)
 
 import workbench
 from workbench.review import adjudicate, review_session
+from workbench.review.meeting import SNAPSHOT_PREFIX, session_report
 from workbench.review.suite_file import pass_rates, read_suite
-from workbench.session_report import SNAPSHOT_PREFIX, session_report
 from workbench.workspace import Workspace, open_workspace
 
 MakeWs = Callable[..., Workspace]

@@ -15,6 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# Functions named like the module that defines them are imported now: importing such a
+# module later would otherwise replace the function with the module on this package.
+from workbench.cluster import cluster, cluster_summary
+from workbench.sample import sample
 from workbench.traces import (
     TraceLoadError,
     TraceLoadWarning,
@@ -26,7 +30,6 @@ from workbench.traces import (
 
 if TYPE_CHECKING:
     from workbench import llm, suite
-    from workbench.cluster import cluster, cluster_summary
     from workbench.compare import (
         PeriodComparison,
         PeriodWarning,
@@ -50,8 +53,7 @@ if TYPE_CHECKING:
     )
     from workbench.review.agreement import agreement
     from workbench.review.audit import audit
-    from workbench.sample import sample
-    from workbench.session_report import session_report
+    from workbench.review.meeting import session_report
     from workbench.suggest import Suggestions, saturation, suggest_failure_modes
     from workbench.suite.report import report
     from workbench.suite.suite import Suite
@@ -83,12 +85,8 @@ _LAZY: dict[str, str] = {
     "AgreementWarning": "workbench.review",
     "NotReadyError": "workbench.review",
     "audit": "workbench.review",
-    "session_report": "workbench.session_report",
-    "cluster": "workbench.cluster",
-    "cluster_summary": "workbench.cluster",
     "cluster_map": "workbench.widgets.cluster_map",
     "ClusterMap": "workbench.widgets.cluster_map",
-    "sample": "workbench.sample",
     "compare_periods": "workbench.compare",
     "PeriodComparison": "workbench.compare",
     "split_periods": "workbench.compare",
@@ -96,6 +94,7 @@ _LAZY: dict[str, str] = {
     "PeriodWarning": "workbench.compare",
     "report": "workbench.suite",
     "Suite": "workbench.suite",
+    "session_report": "workbench.review.meeting",
     "propose_evals": "workbench.evalgen",
     "validate": "workbench.evalgen",
     "suggest_failure_modes": "workbench.suggest",

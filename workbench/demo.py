@@ -180,7 +180,7 @@ def run_demo(
     """
     from workbench.cluster import cluster, cluster_summary
     from workbench.compare import compare_periods, last_and_this
-    from workbench.session_report import session_report
+    from workbench.review.meeting import session_report
     from workbench.suite import Suite, report
     from workbench.traces import load_traces
     from workbench.workspace import open_workspace

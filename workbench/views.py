@@ -159,19 +159,19 @@ def resolve_view(traces: pd.DataFrame) -> str:
     apps ``"assistant_turns"`` (the same as ``"output"`` for single-turn traces).
 
     Measured on the sample traces (``benchmarks/bench_bertopic.py``; 1,200 support-agent
-    conversations, 317 failing in nine seeded modes; adjusted Rand index between clusters and
-    modes over the failing traces, mean of 3 seeds; purity of each mode's best cluster, mean
-    over modes; modes found with purity >= 0.5):
+    conversations, 317 failing in nine seeded modes): adjusted Rand index between clusters and
+    modes over the failing traces; purity of each mode's best cluster, averaged over modes;
+    modes found (best cluster at least half that mode). Ranges are over seeds 0-2.
 
-    ==================  =====  ======  =====
-    view                ARI    purity  found
-    ==================  =====  ======  =====
-    tools               0.36   0.37    3
-    assistant_turns     0.20   0.23    0-2
-    conversation        0.19   0.42    2-3
-    output              0.09   0.22    1
-    input, user_turns   0.07   0.11    0
-    ==================  =====  ======  =====
+    ==================  ==========  ==========  =====
+    view                ARI         purity      found
+    ==================  ==========  ==========  =====
+    tools               0.36-0.37   0.42-0.45   3
+    assistant_turns     0.20        0.23-0.29   0-2
+    conversation        0.14-0.19   0.36-0.42   2-3
+    output              0.07-0.09   0.10-0.22   0-1
+    input, user_turns   0.07        0.11-0.14   0
+    ==================  ==========  ==========  =====
 
     ``"output"`` does worst of the reply views because three conversations in ten end with a
     "you're welcome": the last reply is not the answer. ``"tools"`` separates malformed tool
