@@ -26,7 +26,7 @@ from workbench.compare import (
 from workbench.compare.drift import cluster_status
 from workbench.compare.stats import cohen_h, numbers_moved, share_moved, share_p
 from workbench.demo import ground_truth, simulate_reviews
-from workbench.embed import EmbeddingCache, SentenceTransformerEmbedder
+from workbench.embed import SentenceTransformerEmbedder
 from workbench.evalgen.candidate import Candidate, Metrics, Provenance
 from workbench.suite import Suite
 from workbench.workspace import Workspace
@@ -70,12 +70,9 @@ def comparison_fixture(
     weeks: tuple[pd.DataFrame, pd.DataFrame],
     reviewed: Workspace,
     minilm: SentenceTransformerEmbedder,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> PeriodComparison:
-    cache = EmbeddingCache(tmp_path_factory.mktemp("embeddings"))
-    return compare_periods(
-        *weeks, workspace=reviewed, embedder=minilm, cache=cache, show_progress=False
-    )
+    # The run's shared cache: the demo and notebook tests embed the same sample traces.
+    return compare_periods(*weeks, workspace=reviewed, embedder=minilm, show_progress=False)
 
 
 # Periods ------------------------------------------------------------------------------------
