@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,29 @@ from fault_server import FaultServer
 
 from workbench import llm
 from workbench.llm_config import restoring
+
+LOCAL_API_BASE = os.environ.get("LLM_API_BASE", "http://127.0.0.1:8091/v1")
+"""The local OpenAI-compatible server of the llm-marked tests (scripts/local-llm.sh)."""
+LOCAL_MODEL = "openai/gemma3-270m"
+"""The model alias that server answers to."""
+
+
+def require_local_server() -> str:
+    """The local server's API base; fails under CI, else skips, when it does not answer."""
+    url = LOCAL_API_BASE.removesuffix("/v1") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return LOCAL_API_BASE
+    except (urllib.error.URLError, OSError):
+        pass
+    reason = (
+        f"local LLM server not answering at {LOCAL_API_BASE}; start it: bash scripts/local-llm.sh"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
 
 _ENV = (
     "WORKBENCH_MODEL",

@@ -7,9 +7,6 @@ prompt survives being saved), never the quality of its verdicts.
 
 from __future__ import annotations
 
-import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,28 +22,13 @@ from workbench.workspace import Workspace
 pytestmark = pytest.mark.llm
 isolated_llm = llm_fixtures.isolated_llm  # bound here so pytest finds it (no conftest for it)
 
-API_BASE = os.environ.get("LLM_API_BASE", "http://127.0.0.1:8091/v1")
-MODEL = "openai/gemma3-270m"
-
-
-def _healthy() -> bool:
-    url = API_BASE.removesuffix("/v1") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+API_BASE = llm_fixtures.LOCAL_API_BASE
+MODEL = llm_fixtures.LOCAL_MODEL
 
 
 @pytest.fixture
 def local(isolated_llm: Path) -> Iterator[Path]:
-    if not _healthy():
-        reason = (
-            f"local LLM server not answering at {API_BASE}; start it: bash scripts/local-llm.sh"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    llm_fixtures.require_local_server()
     llm.configure(model=MODEL, api_base=API_BASE, timeout=120.0, backoff_base_s=0.2)
     yield isolated_llm
 

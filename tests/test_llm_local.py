@@ -7,10 +7,7 @@ concurrency, timeouts), never which verdict it gives.
 
 from __future__ import annotations
 
-import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +19,8 @@ from workbench import llm
 pytestmark = pytest.mark.llm
 isolated_llm = llm_fixtures.isolated_llm  # bound here so pytest finds it (no conftest for it)
 
-API_BASE = os.environ.get("LLM_API_BASE", "http://127.0.0.1:8091/v1")
-MODEL = "openai/gemma3-270m"
+API_BASE = llm_fixtures.LOCAL_API_BASE
+MODEL = llm_fixtures.LOCAL_MODEL
 VERDICT = {
     "type": "object",
     "properties": {
@@ -42,24 +39,9 @@ JUDGE = [
 ]
 
 
-def _healthy() -> bool:
-    url = API_BASE.removesuffix("/v1") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture
 def local(isolated_llm: Path) -> Iterator[Path]:
-    if not _healthy():
-        reason = (
-            f"local LLM server not answering at {API_BASE}; start it: bash scripts/local-llm.sh"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    llm_fixtures.require_local_server()
     llm.configure(model=MODEL, api_base=API_BASE, timeout=60.0, backoff_base_s=0.2)
     yield isolated_llm
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
+from llm_fixtures import require_local_server
 
 import workbench as wb
 from workbench import llm
@@ -130,13 +129,7 @@ def test_saturation_counts_modes_first_seen_in_the_last_window(ws: wb.Workspace)
 
 @pytest.mark.llm
 def test_suggestions_from_the_real_local_server(ws: wb.Workspace) -> None:
-    api_base = os.environ.get("LLM_API_BASE", "http://127.0.0.1:8091/v1")
-    try:
-        requests.get(api_base.removesuffix("/v1") + "/health", timeout=2).raise_for_status()
-    except requests.RequestException:
-        if os.environ.get("CI"):
-            pytest.fail(f"the local LLM server does not answer at {api_base}")
-        pytest.skip(f"no local LLM server at {api_base}: start it with bash scripts/local-llm.sh")
+    api_base = require_local_server()
     with llm.configured(model="openai/gemma3-270m", api_base=api_base):
         suggestions = suggest_failure_modes(ws, temperature=0, max_tokens=1024, cache=False)
     assert list(suggestions.table.columns) == [
