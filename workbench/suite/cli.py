@@ -14,6 +14,8 @@ at ``--max-cost`` (what finished is written, the rest is marked skipped).
 
 Examples:
     $ workbench eval run analysis/evals --traces week47.jsonl --out week47.parquet
+    $ workbench eval run analysis/evals --traces week47.jsonl --out fresh.parquet \
+          --app myapp.bot:answer --repeats 3
     $ workbench eval export analysis/evals --format promptfoo --out promptfooconfig.yaml
     $ workbench report week47.parquet --previous week46.parquet --suite analysis/evals \
           --out week47.html
@@ -22,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import sys
 from pathlib import Path
@@ -58,6 +61,14 @@ def add_commands(subparsers: Any) -> None:
     run.add_argument("--model", default=None, help="model for every judge (litellm name)")
     run.add_argument("--repeats", type=int, default=1, help="judge each trace this many times")
     run.add_argument("--no-cache", action="store_true", help="ask again, ignoring stored verdicts")
+    run.add_argument(
+        "--app", default=None, metavar="MODULE:FUNCTION",
+        help="grade fresh answers from your app (e.g. myapp.bot:answer) instead of the logged ones",
+    )  # fmt: skip
+    run.add_argument(
+        "--app-input", default="input", choices=("input", "messages", "trace"),
+        help="what --app is called with (default: the trace's input text)",
+    )  # fmt: skip
     run.set_defaults(run=eval_run)
     exp = inner.add_parser("export", help="write the suite for promptfoo, pytest or Inspect")
     exp.add_argument("evals_dir", metavar="EVALS_DIR", type=Path, help="the suite folder")
@@ -99,6 +110,7 @@ def eval_run(args: argparse.Namespace) -> int:
     suite = Suite(args.evals_dir)
     try:
         suite.load()
+        app = _import_app(args.app) if args.app else None
         traces = _load_traces(args.traces)
         results = suite.run(
             traces,
@@ -106,6 +118,8 @@ def eval_run(args: argparse.Namespace) -> int:
             max_cost=args.max_cost,
             cache=not args.no_cache,
             model=args.model,
+            app=app,
+            app_input=args.app_input,
         )
     except (SuiteFormatError, TraceLoadError, ValueError, KeyError) as exc:
         return _error(str(exc))
@@ -122,6 +136,31 @@ def eval_run(args: argparse.Namespace) -> int:
         print(f"stopped early: {skipped} judge call(s) not made (--max-cost)", file=sys.stderr)
         return EXIT_INCOMPLETE
     return 0
+
+
+def _import_app(target: str) -> Any:
+    """The function ``module:function`` names, imported from the current folder or sys.path.
+
+    Raises:
+        ValueError: The target is malformed, or its module or function cannot be found.
+    """
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"--app must look like module:function, got {target!r}")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--app {target}: cannot import {module_name!r} ({exc})") from exc
+    found: Any = module
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise ValueError(f"--app {target}: {module_name!r} has no {attribute!r}")
+        found = getattr(found, part)
+    if not callable(found):
+        raise ValueError(f"--app {target}: {attribute!r} is not a function")
+    return found
 
 
 def eval_export(args: argparse.Namespace) -> int:

@@ -50,8 +50,12 @@ def run_evals(
     model: str | None = None,
     progress: bool = True,
     workers: int | None = None,
+    first_repeat: int = 0,
 ) -> pd.DataFrame:
     """Run evals on traces; see :meth:`workbench.suite.Suite.run` for the arguments and columns.
+
+    ``first_repeat`` numbers the repeats from there in the result cache, for runs made one
+    repeat at a time (fresh app answers per repeat).
 
     Raises:
         ValueError: Bad arguments, no ``trace_id`` column, or duplicate trace ids.
@@ -59,14 +63,17 @@ def run_evals(
     """
     _check_arguments(traces, repeats, max_cost)
     judges = [e for e in evals if e.kind == "judge"]
-    models = {e.id: _model_of(e, model) for e in judges}  # fail before any work
+    models = {e.id: model_of(e, model) for e in judges}  # fail before any work
     outcomes = _typed_in_pool(evals, traces, workers)
     items = records(traces) if len(outcomes) < len(evals) else []
     for record in evals:
         if record.kind == "assertion" and record.id not in outcomes:
             outcomes[record.id] = _assertion(record, items)
     outcomes = {k: _repeated(v, repeats) for k, v in outcomes.items()}
-    outcomes |= _judges(judges, models, items, repeats, max_cost, cache, read_cache, progress)
+    outcomes |= _judges(
+        judges, models, items, range(first_repeat, first_repeat + repeats), max_cost, cache,
+        read_cache, progress,
+    )  # fmt: skip
     return _frame(evals, traces["trace_id"].astype(str).tolist(), outcomes, models, repeats)
 
 
@@ -94,7 +101,8 @@ def _check_arguments(traces: pd.DataFrame, repeats: int, max_cost: float | None)
         raise ValueError(f"duplicate trace ids: {duplicated[:5]} ({len(duplicated)} in all)")
 
 
-def _model_of(record: SuiteEval, override: str | None) -> str:
+def model_of(record: SuiteEval, override: str | None) -> str:
+    """The model a judge runs on: the override, else its file's, else the configured one."""
     named = override or record.candidate.spec.get("model")
     return str(named) if named else llm.require_model(f"the judge {record.id!r}")
 
@@ -136,7 +144,7 @@ def _judges(
     judges: Sequence[SuiteEval],
     models: dict[str, str],
     items: list[dict[str, Any]],
-    repeats: int,
+    repeats: range,
     max_cost: float | None,
     cache: ResultCache,
     read_cache: bool,
@@ -153,7 +161,7 @@ def _judges(
         dearest = cache.max_cost(record.version, model)
         estimate = dearest if estimate is None else max(estimate, dearest or 0.0)
         for item, digest in zip(items, hashes, strict=True):
-            for repeat in range(repeats):
+            for repeat in repeats:
                 found = stored.get((digest, repeat))
                 if found is not None:
                     known[slot] = from_cache(found)
@@ -175,7 +183,7 @@ def _judges(
         calls, cache, max_cost=max_cost, estimate=estimate, read_llm_cache=read_cache,
         progress=progress,
     )  # fmt: skip
-    size = len(items) * repeats
+    size = len(items) * len(repeats)
     return {r.id: [known[i * size + j] for j in range(size)] for i, r in enumerate(judges)}
 
 

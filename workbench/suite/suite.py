@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ from workbench.suite.format import (
 )
 from workbench.suite.judge_file import render_judge
 from workbench.suite.loading import INLINE_IDS, LoadedSuite, SuiteEval, entry_for, load_suite
+from workbench.suite.replay import AppInput, run_with_app
 from workbench.suite.runner import run_evals
 
 if TYPE_CHECKING:
@@ -185,6 +186,9 @@ class Suite:
         model: str | None = None,
         progress: bool = True,
         workers: int | None = None,
+        app: Callable[[Any], Any] | None = None,
+        app_input: AppInput = "input",
+        app_concurrency: int = 4,
     ) -> pd.DataFrame:
         """Run the suite on traces: one row per trace x eval (x repeat).
 
@@ -206,13 +210,22 @@ class Suite:
             progress: Show a progress bar for the judge calls.
             workers: Processes for typed assertions; default 1 below 20,000 traces, else up
                 to 4 (forked; 1 runs them in this process).
+            app: Your app, as a function (or ``async`` function) of each trace's input:
+                with it, every repeat grades a fresh answer from the app instead of the
+                logged one, so :func:`~workbench.suite.flakiness` shows how much the app and
+                the judges vary together. It returns the reply (str) or a dict of trace
+                fields; an exception leaves that trace ungraded for that repeat. See
+                :mod:`workbench.suite.replay`.
+            app_input: What ``app`` is called with: ``"input"`` (the opening request),
+                ``"messages"`` (the chat up to the last user turn) or ``"trace"`` (a dict).
+            app_concurrency: App calls in flight at once.
 
         Returns:
             Columns ``trace_id``, ``eval``, (``repeat``), ``failure_mode``, ``kind``,
             ``version``, ``model``, ``passed`` (nullable boolean: True = failure absent, NA =
             could not grade or skipped), ``status`` (pass, fail, ungraded, skipped),
             ``reason``, ``latency_s``, ``tokens`` and ``cost_usd`` (spent now; 0 when cached)
-            and ``cached``.
+            and ``cached``; with ``app``, also ``repeat`` (always) and ``app_output``.
 
         Raises:
             KeyError: An id in ``evals`` is not in the suite.
@@ -222,18 +235,27 @@ class Suite:
         chosen = [self._find(suite, i) for i in evals] if evals is not None else suite.evals
         ensure_gitignore(self.path)
         store = ResultCache(self.path / CACHE_DIR / CACHE_FILE)
+
+        spent = [0.0]  # one budget for the whole run, also when it is made repeat by repeat
+
+        def run(frame: pd.DataFrame, repeats: int = repeats, first: int = 0) -> pd.DataFrame:
+            left = max_cost if max_cost is None or not spent[0] else max(0.0, max_cost - spent[0])
+            results = run_evals(
+                chosen, frame, repeats=repeats, max_cost=left, cache=store,
+                read_cache=cache, model=model, progress=progress, workers=workers,
+                first_repeat=first,
+            )  # fmt: skip
+            spent[0] += float(results["cost_usd"].fillna(0.0).sum())
+            return results
+
         try:
-            return run_evals(
-                chosen,
-                traces,
-                repeats=repeats,
-                max_cost=max_cost,
-                cache=store,
-                read_cache=cache,
-                model=model,
-                progress=progress,
-                workers=workers,
-            )
+            if app is None:
+                return run(traces)
+            return run_with_app(
+                lambda frame, repeat: run(frame, 1, repeat), chosen, traces, app,
+                repeats=repeats, app_input=app_input, concurrency=app_concurrency,
+                model=model, progress=progress,
+            )  # fmt: skip
         finally:
             store.close()
 
