@@ -19,9 +19,9 @@ from evalgen_fixtures import labelled_workspace, subset
 
 from workbench import llm
 from workbench.evalgen import judges
-from workbench.evalgen.alignment import LabelSet, split_labels
+from workbench.evalgen.alignment import LabelSet, beyond_sample, split_labels
 from workbench.evalgen.candidate import Candidate, Provenance
-from workbench.evalgen.propose import ModelNeededWarning, label_set, propose_evals
+from workbench.evalgen.propose import ModelNeededWarning, label_set, propose_evals, validate
 from workbench.evalgen.runtime import run_with_reasons
 
 isolated_llm = llm_fixtures.isolated_llm  # bound here so pytest finds it (no conftest for it)
@@ -258,6 +258,40 @@ def test_judge_candidate_from_a_workspace(small_ws: Any) -> None:
     assert (train.tpr, train.tnr) == (1.0, 0.0)  # the mock says FAIL to everything
     assert judge.provenance.generator == f"llm:{MODEL}"
     assert judge.provenance.annotators == ("truth",)
+
+
+def test_a_judge_can_be_measured_on_a_balanced_sample_of_each_split(small_ws: Any) -> None:
+    (judge,) = propose_evals(
+        small_ws, "overlong_reply", kinds=("judge",), model=MODEL, max_judge_traces=10,
+        mock_response="Long.\nVERDICT: FAIL",
+    )  # fmt: skip
+    dev = judge.metrics["dev"]
+    assert dev.n == 10 and dev.tp + dev.fn == 5, "half failing, half clean"
+    assert judge.metrics["train"].n <= 10
+    again = validate(judge, small_ws, split="dev", max_judge_traces=10, mock_response="x")
+    assert again.metrics["dev"].ungraded == 10, "ten calls, each answered without a verdict"
+    tested = validate(judge, small_ws, split="test", max_judge_traces=6, mock_response="x")
+    test = tested.metrics["test"]
+    assert test.n == 0 and test.ungraded == 6
+    labels = label_set(small_ws, "overlong_reply")
+    kept = set(labels.split.test) - beyond_sample(labels, "test", 6, judge.provenance.split_seed)
+    assert len(kept) == 6 and int(labels.failing.loc[list(kept)].sum()) == 3
+    assert beyond_sample(labels, "test", None, 0) == set()
+    with pytest.raises(ValueError, match="at least 2 labelled traces"):
+        beyond_sample(labels, "test", 1, 0)
+
+
+def test_a_model_does_not_have_to_draft_a_check(small_ws: Any) -> None:
+    drafted = propose_evals(
+        small_ws, "overlong_reply", kinds=("assertion",), model=MODEL,
+        mock_response="def check(trace):\n    return len(trace['output']) < 900\n",
+    )  # fmt: skip
+    assert any(c.provenance.generator.startswith("llm:") for c in drafted)
+    mined = propose_evals(
+        small_ws, "overlong_reply", kinds=("assertion",), model=MODEL, draft=False,
+        mock_response="should not be asked",
+    )  # fmt: skip
+    assert mined and not any(c.provenance.generator.startswith("llm:") for c in mined)
 
 
 def test_judges_without_a_model_warn_how_to_configure(small_ws: Any) -> None:

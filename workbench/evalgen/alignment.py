@@ -153,6 +153,28 @@ class LabelSet:
         return int(labels.sum()), int((~labels).sum())
 
 
+def beyond_sample(labels: LabelSet, split: str, limit: int | None, seed: int) -> set[str]:
+    """The ids of a split left out when a judge is measured on at most ``limit`` of them.
+
+    Measuring an LLM judge costs a call per labelled trace. The sample kept is balanced
+    (half failing, half clean, topped up from the other class when one runs short) and
+    seeded, so TPR and TNR, which are per class, stay unbiased while each rests on as many
+    examples as the budget allows. Precision and F1 on a sample describe the sample, not
+    the week. ``None`` keeps every id.
+    """
+    ids = list(labels.split.ids(split))
+    if limit is None or len(ids) <= limit:
+        return set()
+    if limit < 2:
+        raise ValueError(f"a judge needs at least 2 labelled traces per split, got {limit!r}")
+    failing = labels.failing.loc[ids]
+    bad = _order([i for i in ids if failing[i]], seed)
+    good = _order([i for i in ids if not failing[i]], seed)
+    take_bad = min(len(bad), max(limit // 2, limit - len(good)))
+    kept = set(bad[:take_bad]) | set(good[: limit - take_bad])
+    return set(ids) - kept
+
+
 def confusion(passed: pd.Series, failing: pd.Series, split: str) -> Metrics:
     """Count agreement of predictions with labels over the labels' ids.
 

@@ -29,6 +29,7 @@ from workbench.evalgen.alignment import (
     SPLITS,
     LabelSet,
     SplitPlan,
+    beyond_sample,
     confusion,
     split_labels,
     warn_low_counts,
@@ -122,6 +123,8 @@ def propose_evals(
     *,
     shots: int = 2,
     max_trace_chars: int = 6000,
+    draft: bool = True,
+    max_judge_traces: int | None = None,
     **llm_kw: Any,
 ) -> list[Candidate]:
     """Propose evals for a failure mode, measured on train and dev, best first.
@@ -136,6 +139,9 @@ def propose_evals(
         top: how many candidates to return; the best of each kind asked for is always kept.
         shots: failing and clean train examples shown to the judge (each).
         max_trace_chars: transcripts longer than this are cut for the judge.
+        draft: with a model, also ask it to draft a python check (one call).
+        max_judge_traces: measure the judge on at most this many labelled traces per split
+            (a balanced, seeded sample; a call each); default: all of them.
         **llm_kw: passed to the LLM calls (e.g. ``temperature``; ``mock_response`` in tests).
 
     Returns:
@@ -178,15 +184,17 @@ def propose_evals(
     out: list[Candidate] = []
     if "assertion" in kinds:
         out += mine_assertions(labels, provenance, top=top)
-        if chosen is not None:
+        if chosen is not None and draft:
             out += _draft(labels, definition, chosen, provenance, llm_kw)
     if "judge" in kinds and chosen is not None:
         judge = build_judge(
             labels, definition, model=chosen, provenance=provenance, shots=shots,
             max_trace_chars=max_trace_chars,
         )  # fmt: skip
-        shown = [e["trace_id"] for e in judge.spec["examples"]]
-        out.append(with_metrics(judge, labels, ("train", "dev"), exclude=shown, **llm_kw))
+        left_out = {e["trace_id"] for e in judge.spec["examples"]}
+        for name in ("train", "dev"):
+            left_out |= beyond_sample(labels, name, max_judge_traces, plan.seed)
+        out.append(with_metrics(judge, labels, ("train", "dev"), exclude=left_out, **llm_kw))
     return _top(rank(out), top)
 
 
@@ -234,12 +242,14 @@ def validate(
     split: str = "test",
     *,
     plan: SplitPlan | None = None,
+    max_judge_traces: int | None = None,
     **llm_kw: Any,
 ) -> Candidate:
     """Measure a candidate on one split of the workspace's current labels; return a copy.
 
     The split is rebuilt with the candidate's seed (pass ``plan`` if it was proposed with
-    other fractions). Judge examples are left out on train.
+    other fractions). Judge examples are left out on train. ``max_judge_traces`` measures a
+    judge on a balanced, seeded sample of at most that many labelled traces (a call each).
 
     Warns:
         ReusedTestSplitWarning: the candidate already has test metrics.
@@ -266,6 +276,8 @@ def validate(
     shown = (
         {e["trace_id"] for e in candidate.spec.get("examples", [])} if split == "train" else set()
     )
+    if candidate.kind == "judge":
+        shown |= beyond_sample(labels, split, max_judge_traces, plan.seed)
     traces, failing = labels.part(split)
     traces = traces[~traces["trace_id"].isin(shown)]
     failing = failing[~failing.index.isin(shown)]
