@@ -7,13 +7,31 @@ that redaction happened before the request was sent.
 
 Speaks just enough of the API for litellm's ``openai/<alias>`` provider:
 ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /health``.
+
+The faults, one constructor each: :func:`ok` (optionally with chosen text, e.g. valid JSON of
+the wrong shape: :func:`wrong_json`), :func:`status` (an HTTP error, with ``Retry-After``),
+:func:`slow` (answers late), :func:`hang` (never answers while the client waits),
+:func:`truncated` (a JSON body cut short), :func:`invalid_json`, :func:`empty` (content
+``""``), :func:`null_content` (content ``null``), :func:`no_choices` (``choices: []``),
+:func:`truncated_stream` (server-sent events cut mid-chunk, no ``[DONE]``), :func:`html`
+(HTTP 200 with an HTML error page) and :func:`connection_reset` (a TCP reset mid-body).
+On ``/v1/embeddings`` the answer faults have their embedding twins: ``data: []`` (empty),
+``embedding: null`` (null_content), no ``data`` at all (no_choices), a JSON body of the wrong
+shape (wrong_json).
+
+Besides the queue, :meth:`FaultServer.always` gives every request whose text contains a
+marker the same fault (one item that never gets an answer, however often it is retried), and
+:attr:`FaultServer.default` is what the rest get (a normal answer with chosen text, so each
+caller can be sent what it expects from a healthy model).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -27,9 +45,10 @@ class Fault:
     """What the server does with one request."""
 
     kind: str
-    """One of ok, status, slow, truncated, invalid_json."""
+    """One of ok, status, slow, hang, truncated, invalid_json, empty, null_content,
+    no_choices, wrong_json, truncated_stream, html, connection_reset."""
     content: str | None = None
-    """Assistant text for ok and slow replies; None echoes the last message's content."""
+    """Assistant text for ok, slow and wrong_json replies; None echoes the last message."""
     status: int = 200
     """HTTP status for kind=status."""
     headers: dict[str, str] = field(default_factory=dict)
@@ -39,24 +58,80 @@ class Fault:
 
 
 def ok(content: str | None = None) -> Fault:
+    """A normal answer: ``content``, or an echo of the last message when None."""
     return Fault("ok", content=content)
 
 
+WRONG_JSON = '{"answer": 42, "note": "valid JSON, but not what was asked for"}'
+"""The text of :func:`wrong_json`: parses, but matches no schema the workbench asks for."""
+
+
+def wrong_json() -> Fault:
+    """A normal answer whose content is valid JSON of the wrong shape.
+
+    On ``/v1/embeddings`` the whole body is that JSON instead.
+    """
+    return Fault("wrong_json", content=WRONG_JSON)
+
+
 def status(code: int, retry_after: str | None = None) -> Fault:
+    """An HTTP error ``code`` with an OpenAI-style error body, optionally ``Retry-After``."""
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
     return Fault("status", status=code, headers=headers)
 
 
 def slow(delay: float, content: str | None = None) -> Fault:
+    """A normal answer after ``delay`` seconds."""
     return Fault("slow", content=content, delay=delay)
 
 
+def hang() -> Fault:
+    """No answer at all until the client hangs up (its timeout) or the server stops."""
+    return Fault("hang")
+
+
 def truncated() -> Fault:
+    """A JSON body that stops half-way although Content-Length promised all of it."""
     return Fault("truncated")
 
 
 def invalid_json() -> Fault:
+    """HTTP 200 whose JSON body is malformed."""
     return Fault("invalid_json")
+
+
+def empty() -> Fault:
+    """A well-formed answer whose assistant content is the empty string."""
+    return Fault("empty")
+
+
+def null_content() -> Fault:
+    """A well-formed answer whose assistant content is ``null``."""
+    return Fault("null_content")
+
+
+def no_choices() -> Fault:
+    """A well-formed answer with ``choices: []``."""
+    return Fault("no_choices")
+
+
+def truncated_stream() -> Fault:
+    """Server-sent ``data:`` chunks, the last cut mid-way, no ``[DONE]``, then a close.
+
+    Sent whether or not the request asked to stream: a client that did not ask gets an
+    event stream where it expected JSON; one that did gets a stream that ends too early.
+    """
+    return Fault("truncated_stream")
+
+
+def html() -> Fault:
+    """HTTP 200 with an HTML error page, as a misconfigured proxy or gateway sends."""
+    return Fault("html")
+
+
+def connection_reset() -> Fault:
+    """Headers and part of the body, then a TCP reset (RST) instead of the rest."""
+    return Fault("connection_reset")
 
 
 @dataclass(frozen=True)
@@ -91,6 +166,62 @@ def _chat_body(request: dict[str, Any], content: str | None) -> dict[str, Any]:
             "total_tokens": len(prompt.split()) + len(content.split()),
         },
     }
+
+
+def _odd_chat_body(request: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A well-formed chat answer with empty content, null content or no choices."""
+    body = _chat_body(request, "")
+    if kind == "null_content":
+        body["choices"][0]["message"]["content"] = None
+    elif kind == "no_choices":
+        body["choices"] = []
+    return body
+
+
+def _stream_chunks(request: dict[str, Any]) -> bytes:
+    """An event stream of three chunks, the last cut in the middle of its JSON, no [DONE]."""
+    chunks = []
+    for piece in ("The reply ", "looks fine.\nVERDICT: ", "PASS"):
+        chunk = {
+            "id": "chatcmpl-fault",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": request.get("model", "fault"),
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        chunks.append(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+    chunks[-1] = chunks[-1][: len(chunks[-1]) // 2]
+    return b"".join(chunks)
+
+
+_HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+    b"<body><h1>502 Bad Gateway</h1><p>The upstream server did not answer.</p>"
+    b"<hr><address>nginx</address></body></html>\n"
+)
+
+
+def _odd_embedding_body(request: dict[str, Any], kind: str) -> Any:
+    """The embedding twin of an answer fault: no vectors, null vectors, no data, wrong JSON."""
+    if kind == "wrong_json":
+        return json.loads(WRONG_JSON)
+    body = _embedding_body(request)
+    if kind == "empty":
+        body["data"] = []
+    elif kind == "null_content":
+        for item in body["data"]:
+            item["embedding"] = None
+    else:
+        del body["data"]
+    return body
+
+
+def request_text(body: dict[str, Any]) -> str:
+    """The text a request carries: its messages' contents, or the texts to embed."""
+    texts = body.get("input", [])
+    parts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
+    parts += [str(m.get("content", "")) for m in body.get("messages", [])]
+    return "\n".join(parts)
 
 
 def _embedding_body(request: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +266,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, fault: Fault, body: dict[str, Any]) -> None:
         if fault.kind == "slow" and self.server.owner._stopping.wait(fault.delay):
             return
-        if fault.kind == "status":
+        if fault.kind == "hang":
+            self._wait_for_hang_up()
+        elif fault.kind in _BROKEN:
+            _BROKEN[fault.kind](self, body)
+        elif fault.kind == "status":
             error = {"error": {"message": f"injected {fault.status}", "type": "fault"}}
             self._send(fault.status, error, fault.headers)
         elif fault.kind == "truncated":
@@ -150,9 +285,53 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "invalid_json":
             self._send_raw(200, b'{"id": "x", "choices": [ this is not json')
         elif self.path.rstrip("/").endswith("embeddings"):
-            self._send(200, _embedding_body(body))
+            odd = fault.kind in ("empty", "null_content", "no_choices", "wrong_json")
+            self._send(200, _odd_embedding_body(body, fault.kind) if odd else _embedding_body(body))
+        elif fault.kind in ("empty", "null_content", "no_choices"):
+            self._send(200, _odd_chat_body(body, fault.kind))
         else:
             self._send(200, _chat_body(body, fault.content))
+
+    def _wait_for_hang_up(self) -> None:
+        """Say nothing until the client closes its end or the server stops."""
+        stopping = self.server.owner._stopping
+        poller = select.poll()  # not select.select: it fails on descriptors above 1023
+        poller.register(self.connection, select.POLLIN | select.POLLHUP)
+        while not stopping.wait(0.05):
+            if poller.poll(0) and not self.connection.recv(1, socket.MSG_PEEK):
+                break  # the client gave up
+        self.close_connection = True
+
+    def _truncated_stream(self, body: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(_stream_chunks(body))
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _html_page(self, body: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(_HTML_PAGE)))
+        self.end_headers()
+        self.wfile.write(_HTML_PAGE)
+
+    def _reset(self, body: dict[str, Any]) -> None:
+        payload = json.dumps(_chat_body(body, "about to be cut")).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 3])
+        self.wfile.flush()
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        linger = struct.pack("ii", 1, 0)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        self.connection.close()
+        self.close_connection = True
 
     def _send(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send_raw(code, json.dumps(obj).encode(), headers)
@@ -165,6 +344,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+_BROKEN = {
+    "truncated_stream": _Handler._truncated_stream,
+    "html": _Handler._html_page,
+    "connection_reset": _Handler._reset,
+}
+"""Faults that write their own response, by kind."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -215,6 +402,9 @@ class FaultServer:
 
     def __init__(self) -> None:
         self._faults: deque[Fault] = deque()
+        self._rules: list[tuple[str, Fault]] = []
+        self.default = ok()
+        """What a request gets when no rule matches and the queue is empty."""
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: list[Recorded] = []
@@ -235,18 +425,38 @@ class FaultServer:
         with self._lock:
             self._faults.extend(faults)
 
+    @property
+    def pending(self) -> int:
+        """Queued faults not handed out yet."""
+        with self._lock:
+            return len(self._faults)
+
+    def always(self, fault: Fault, when: str) -> None:
+        """Answer every request whose text contains ``when`` with ``fault`` (queue untouched).
+
+        The text is what :func:`request_text` returns; the first matching rule wins.
+        """
+        with self._lock:
+            self._rules.append((when, fault))
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._rules.clear()
+            self.default = ok()
             self.requests.clear()
             self.max_in_flight = 0
 
     def _arrive(self, path: str, body: dict[str, Any]) -> Fault:
+        text = request_text(body)
         with self._lock:
             self.requests.append(Recorded(path, body, time.monotonic()))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self._faults.popleft() if self._faults else ok()
+            for marker, fault in self._rules:
+                if marker in text:
+                    return fault
+            return self._faults.popleft() if self._faults else self.default
 
     def _leave(self) -> None:
         with self._lock:

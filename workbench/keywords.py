@@ -144,6 +144,9 @@ def llm_titles(
 ) -> dict[int, str]:
     """Ask an LLM for a short title per cluster (noise excluded), through ``workbench.llm``.
 
+    A cluster whose call fails (after the door's retries) or whose answer is empty gets
+    ``"(no title: <why>)"`` instead, so one bad answer does not cost the whole summary.
+
     Raises:
         workbench.llm.ModelNotConfigured: no model is given or configured.
     """
@@ -160,8 +163,13 @@ def llm_titles(
     ]
     titles = {}
     for label, prompt in zip(clusters, prompts, strict=True):
-        answer = llm.complete(prompt, model=model, temperature=0).text.strip()
-        titles[label] = answer.splitlines()[0].strip(" \"'*#") if answer else ""
+        try:  # one cluster the model can not title leaves the others their titles
+            answer = llm.complete(prompt, model=model, temperature=0).text.strip()
+        except llm.LLMCallError as exc:
+            titles[label] = f"(no title: {str(exc).splitlines()[0][:200]})"
+            continue
+        first = answer.splitlines()[0].strip(" \"'*#") if answer else ""
+        titles[label] = first or "(no title: the model gave an empty answer)"
     return titles
 
 

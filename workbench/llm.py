@@ -90,6 +90,9 @@ def _litellm() -> Any:
 
     litellm.suppress_debug_info = True
     litellm.disable_hf_tokenizer_download = True  # token counting must not download
+    # Embeddings ignore num_retries and turn max_retries=0 into this default, which the
+    # OpenAI client then uses for retries of its own, outside the retry policy and max_wait_s.
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[attr-defined]
     return litellm
 
 
@@ -131,6 +134,21 @@ def _cost_usd(response: Any) -> float:
         return float(_litellm().completion_cost(completion_response=response))
     except Exception:  # unknown models have no price; tokens are still counted
         return 0.0
+
+
+def _checked(response: Any, model: str) -> Any:
+    """The response, or a retryable server error when it holds no choice to read.
+
+    Some gateways answer HTTP 200 with ``choices: []``; that is a server fault like a broken
+    body, so it is retried and, if it persists, ends as an :class:`LLMCallError`.
+    """
+    if not getattr(response, "choices", None):
+        raise _litellm().InternalServerError(
+            message="the server answered HTTP 200 without any choices",
+            llm_provider=model.split("/", 1)[0],
+            model=model,
+        )
+    return response
 
 
 def _finish(req: Request, response: Any, latency_s: float) -> Completion:
@@ -200,7 +218,9 @@ def _send(req: Request) -> Completion:
     METER.reserve(estimate, settings().budget_usd, req.model)
     start = time.perf_counter()
     try:  # the actual cost is recorded before the reservation is dropped
-        response = _with_retries(req.model, lambda: _litellm().completion(**_litellm_kwargs(req)))
+        response = _with_retries(
+            req.model, lambda: _checked(_litellm().completion(**_litellm_kwargs(req)), req.model)
+        )
         return _finish(req, response, time.perf_counter() - start)
     finally:
         METER.release(estimate)
@@ -217,7 +237,7 @@ async def _asend(req: Request) -> Completion:
             estimate = _estimate_usd(req)
             METER.reserve(estimate, settings().budget_usd, req.model)
             try:
-                response = await _litellm().acompletion(**_litellm_kwargs(req))
+                response = _checked(await _litellm().acompletion(**_litellm_kwargs(req)), req.model)
             except Exception as exc:
                 wait = _give_up_or_wait(exc, attempt, req.model)
             else:
@@ -361,14 +381,16 @@ def _embed_batch(model: str, texts: list[str], options: Mapping[str, Any]) -> li
         response = _with_retries(model, lambda: lt.embedding(model=model, input=texts, **options))
     finally:
         METER.release(estimate)
-    data = sorted(response.data, key=lambda d: d["index"])
-    if len(data) != len(texts):
+    data = sorted(response.data or [], key=lambda d: d["index"])  # None: no "data" sent
+    vectors = [d["embedding"] for d in data]
+    usable = [v for v in vectors if isinstance(v, list) and v]  # not null, not []
+    if len(vectors) != len(texts) or len(usable) != len(vectors):
         raise LLMOutputError(
-            f"{model} returned {len(data)} embeddings for {len(texts)} texts", raw_text=""
+            f"{model} returned {len(usable)} usable embeddings for {len(texts)} texts", raw_text=""
         )
     prompt = int(getattr(response.usage, "prompt_tokens", 0) or 0)
     METER.record(prompt, 0, _cost_usd(response), cached=False)
-    return [list(d["embedding"]) for d in data]
+    return [list(v) for v in usable]
 
 
 def embed(
