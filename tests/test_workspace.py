@@ -495,3 +495,18 @@ def test_reopen_in_a_new_process_shows_the_same_labels(ws: Workspace, db_url: st
     )
     cols = ["trace_id", "verdict", "note", "failure_modes", "annotator"]
     assert json.loads(done.stdout) == ws.traces()[cols].to_dict("records")
+
+
+def test_labels_of_one_annotator_or_one_trace(ws: Workspace) -> None:
+    ws.label("t0", "fail", annotator="ana")
+    ws.label("t1", "pass", annotator="ana")
+    ws.label("t0", "pass", annotator="bob")
+    ws.tag("t0", "x", annotator="ana")
+    assert ws.labels(annotator="ana")["trace_id"].tolist() == ["t1", "t0"]
+    assert ws.labels(trace_id="t0")["annotator"].tolist() == ["bob", "ana"]
+    mine = ws.labels(annotator="ana", trace_id="t0")
+    assert mine[["verdict", "failure_modes"]].values.tolist() == [["fail", ["x"]]]
+    mine.loc[mine.index[0], "failure_modes"].append("changed")
+    assert ws.labels(annotator="ana", trace_id="t0")["failure_modes"].iloc[0] == ["x"]
+    assert ws.labels(annotator="cy").empty
+    assert ws.annotators() == ["ana", "bob"]

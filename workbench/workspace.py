@@ -275,13 +275,23 @@ class Workspace:
             events = events[events["trace_id"] == trace_id].reset_index(drop=True)
         return events
 
-    def labels(self) -> pd.DataFrame:
+    def labels(self, *, annotator: str | None = None, trace_id: str | None = None) -> pd.DataFrame:
         """Return every annotator's current label of every trace they labelled.
 
         One row per (trace, annotator): ``trace_id``, ``annotator``, ``verdict``, ``note``,
         ``failure_modes`` (list) and ``labelled_at``, least recently labelled first.
+        ``annotator`` and ``trace_id`` keep only that person's labels or that trace's.
         """
-        return labels_view.copy_labels(self._derived().labels)
+        labels = self._derived().labels
+        if annotator is not None:
+            labels = labels[labels["annotator"] == annotator]
+        if trace_id is not None:
+            labels = labels[labels["trace_id"] == trace_id]
+        return labels_view.copy_labels(labels)
+
+    def annotators(self) -> list[str]:
+        """Return who has labelled at least one trace, sorted."""
+        return sorted(set(self._derived().labels["annotator"]))
 
     # Failure modes ------------------------------------------------------------------------
 

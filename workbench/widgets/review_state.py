@@ -152,11 +152,11 @@ def build_queue(
     return ids
 
 
-def label_of(labels: pd.DataFrame, trace_id: str | None, annotator: str) -> dict[str, Any]:
+def label_of(labels: pd.DataFrame | None, trace_id: str | None, annotator: str) -> dict[str, Any]:
     """Return one annotator's current label of a trace: verdict, note and failure modes.
 
     Args:
-        labels: every current label, as :meth:`Workspace.labels` returns them.
+        labels: current labels, as :meth:`Workspace.labels` returns them (None: none).
         trace_id: the trace (None gives an empty label).
         annotator: whose label.
 
@@ -164,6 +164,8 @@ def label_of(labels: pd.DataFrame, trace_id: str | None, annotator: str) -> dict
         >>> label_of(ws.labels(), "t-1", "ana")  # doctest: +SKIP
         {'verdict': 'fail', 'note': 'invented a refund rule', 'failure_modes': ['invented_policy']}
     """
+    if labels is None:
+        return {"verdict": None, "note": None, "failure_modes": []}
     rows = labels[(labels["trace_id"] == trace_id) & (labels["annotator"] == annotator)]
     if rows.empty:
         return {"verdict": None, "note": None, "failure_modes": []}
@@ -199,7 +201,7 @@ def stable_order(previous: Sequence[str], names: Iterable[str]) -> list[str]:
 def widget_options(
     modes: Sequence[str],
     table: pd.DataFrame,
-    labels: pd.DataFrame,
+    annotators: Sequence[str],
     clusters: Mapping[str, str] | None,
 ) -> dict[str, Any]:
     """Return the parts of the widget's status that list choices: modes, filters, keys."""
@@ -212,7 +214,7 @@ def widget_options(
         "options": {
             "filter": list(FILTERS),
             "failure_mode": sorted(counts),
-            "labelled_by": sorted(set(labels["annotator"])),
+            "labelled_by": sorted(annotators),
             "cluster": sorted(set(clusters.values())) if clusters else [],
         },
         "keymap": dict(KEYMAP),

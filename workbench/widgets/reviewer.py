@@ -135,7 +135,8 @@ class Reviewer:
     @property
     def progress(self) -> Progress:
         """How many traces of the queue have a verdict from this annotator."""
-        reviewed = reviewed_count(self.ws.labels(), self.annotator, self._in_queue)
+        mine = self.ws.labels(annotator=self.annotator)
+        reviewed = reviewed_count(mine, self.annotator, self._in_queue)
         return Progress(reviewed, len(self._queue))
 
     def set_filter(
@@ -312,7 +313,8 @@ class Reviewer:
 
     def view_state(self) -> dict[str, Any]:
         """Return what the widget shows: ``trace`` (view model), ``label`` and ``status``."""
-        current, labels, table = self.current, self.ws.labels(), self.ws.failure_modes()
+        current, table = self.current, self.ws.failure_modes()
+        labels = self.ws.labels(annotator=self.annotator)
         self._mode_order = stable_order(self._mode_order, table["name"])
         status = {
             "annotator": self.annotator,
@@ -321,7 +323,7 @@ class Reviewer:
             "reviewed": reviewed_count(labels, self.annotator, self._in_queue),
             "filters": vars(self._filters).copy(),
             "message": self.message,
-            **widget_options(self._mode_order, table, labels, self._clusters),
+            **widget_options(self._mode_order, table, self.ws.annotators(), self._clusters),
         }
         return {
             "trace": self._view(current) if current is not None else {},
@@ -373,7 +375,8 @@ class Reviewer:
         return target
 
     def _label(self, trace_id: str | None) -> dict[str, Any]:
-        return label_of(self.ws.labels(), trace_id, self.annotator)
+        mine = self.ws.labels(annotator=self.annotator, trace_id=trace_id) if trace_id else None
+        return label_of(mine, trace_id, self.annotator)
 
     def _view(self, trace_id: str) -> dict[str, Any]:
         if trace_id not in self._views:
