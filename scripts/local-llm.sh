@@ -19,7 +19,8 @@
 #   LLM_PORT       port on 127.0.0.1 (default: 8091)
 #   LLM_THREADS    server threads (default: 1; 2 threads collapse when anything else uses a core)
 #   LLM_PARALLEL   parallel request slots (default: 4)
-#   LLM_CTX        total context shared by the slots (default: 8192)
+#   LLM_CTX        total context shared by the slots (default: 32768, 8192 per slot: a judge
+#                  prompt with its examples needs that)
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then
   # shellcheck disable=SC2016  # the $(...) is meant literally: it is advice to copy
   echo 'local-llm: run this script, do not source it: export LLM_API_BASE=$(bash scripts/local-llm.sh)' >&2
@@ -35,7 +36,7 @@ CACHE=${LLM_CACHE_DIR:-$HOME/.cache/local-llm}
 PORT=${LLM_PORT:-8091}
 THREADS=${LLM_THREADS:-1}
 PARALLEL=${LLM_PARALLEL:-4}
-CTX=${LLM_CTX:-8192}
+CTX=${LLM_CTX:-32768}
 BIN="$CACHE/llama-server-$VER-avx2"
 PIDFILE="$CACHE/llama-server-$PORT.pid"
 LOGFILE="$CACHE/llama-server-$PORT.log"
