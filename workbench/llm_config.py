@@ -95,8 +95,9 @@ class LLMSettings:
     """litellm model name, e.g. ``openai/gpt-4o-mini``; falls back to ``$WORKBENCH_MODEL``."""
     api_base: str | None = None
     """Base URL of an OpenAI-compatible server; falls back to ``$WORKBENCH_API_BASE``."""
-    api_key: str | None = None
-    """API key; falls back to ``$WORKBENCH_API_KEY``, then the provider's own variable."""
+    api_key: str | None = dataclasses.field(default=None, repr=False)
+    """API key; falls back to ``$WORKBENCH_API_KEY``, then the provider's own variable. Left
+    out of the repr, so showing the settings (a notebook cell's output) never shows the key."""
     embedding_model: str | None = None
     """Model for :func:`workbench.llm.embed`; falls back to ``$WORKBENCH_EMBEDDING_MODEL``."""
     max_concurrency: int = 4

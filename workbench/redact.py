@@ -1,17 +1,19 @@
 r"""Masking of personal data in text before it leaves the machine.
 
 A redactor is any callable ``str -> str``. :func:`make_redactor` builds one from the built-in
-patterns (e-mail addresses, IBANs, payment card numbers, US social security numbers, phone
-numbers) and a team's own ones, such as customer or account ids; :data:`redact_pii` is the
-built-in one. :func:`redact_messages` applies a redactor to every piece of text in a chat
-request, including tool-call arguments, so :mod:`workbench.llm` can scrub a request in one
-place before it is sent and before its cache key is computed.
+patterns (API keys and access tokens, e-mail addresses, IBANs, payment card numbers, US social
+security numbers, phone numbers) and a team's own ones, such as customer or account ids;
+:data:`redact_pii` is the built-in one. :func:`redact_messages` applies a redactor to every
+piece of text in a chat request, including tool-call arguments, so :mod:`workbench.llm` can
+scrub a request in one place before it is sent and before its cache key is computed.
 
 Examples:
     >>> redact_pii("Mail ana@example.com or call +1 415-555-0132.")
     'Mail [EMAIL] or call [PHONE].'
     >>> redact_pii("Order A1000 of 2024-01-31: $1,299.00, card 4111-1111-1111-1111")
     'Order A1000 of 2024-01-31: $1,299.00, card [CARD]'
+    >>> redact_pii("my key is sk-proj-Xy12ab34cd56ef78gh90ij12, help")
+    'my key is [API_KEY], help'
     >>> redact = make_redactor({"[CUSTOMER]": r"\bu_[0-9a-f]{10}\b"})
     >>> redact("u_0123abcdef paid with 4111 1111 1111 1111")
     '[CUSTOMER] paid with [CARD]'
@@ -41,9 +43,25 @@ IBAN_MASK: Final = "[IBAN]"
 ID_MASK: Final = "[ID]"
 """What the built-in patterns put in place of a US social security number."""
 
+SECRET_MASK: Final = "[API_KEY]"
+"""What the built-in patterns put in place of an API key or access token."""
+
 _Replace = Callable[[re.Match[str]], str]
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# API keys and access tokens, by the prefixes their issuers publish: OpenAI and Anthropic
+# (sk-, sk-proj-, sk-ant-api03-), AWS access key ids, Google API keys, GitHub, Slack and
+# Hugging Face tokens. A key pasted into a chat must not travel on to a judge model.
+_SECRET = re.compile(
+    r"(?<![\w-])(?:sk-[A-Za-z0-9][\w-]{19,}|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[\w-]{35}"
+    r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|hf_[A-Za-z0-9]{30,})(?![\w-])",
+    re.ASCII,
+)
+# Starts only where a run of address characters starts: from every position inside a long
+# run (a base64 blob), the search would rescan the rest of it, in quadratic time.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+)
 # An IBAN: country code, two check digits, then 11 to 30 letters or digits, bare or in groups
 # of four. The mod-97 check below decides; a word that follows is not part of it.
 _IBAN = re.compile(
@@ -122,6 +140,7 @@ def _mask_phone(match: re.Match[str]) -> str:
 
 
 _BUILT_IN: Final[tuple[tuple[re.Pattern[str], _Replace], ...]] = (
+    (_SECRET, _literal(SECRET_MASK)),  # first: a key's digits must not be taken for a phone
     (_EMAIL, _literal(EMAIL_MASK)),
     (_IBAN, _mask_iban),
     (_CARD, _mask_card),  # before phones: a 15-digit card in groups also reads as a phone
@@ -172,7 +191,9 @@ def make_redactor(
             e.g. ``{"[CUSTOMER]": r"\bu_[0-9a-f]{10}\b"}``. They are applied first, in
             the order given, so a format of yours wins over a built-in one. The mask is
             inserted literally.
-        defaults: also apply the built-in patterns, in this order: e-mail addresses
+        defaults: also apply the built-in patterns, in this order: API keys and access
+            tokens by their issuers' prefixes (``sk-``, ``sk-ant-``, ``AKIA``, ``AIza``,
+            ``ghp_``, ``xoxb-``, ``hf_``, ...: ``[API_KEY]``), e-mail addresses
             (``[EMAIL]``), IBANs (``[IBAN]``), card numbers (``[CARD]``), US social
             security numbers (``[ID]``), phone numbers of 7 to 15 digits written with
             separators or a leading ``+`` (``[PHONE]``).

@@ -17,6 +17,7 @@ WAL needs a local disk (not a network share); teams sharing a workspace use Post
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from sqlalchemy import create_engine, event
@@ -52,8 +53,9 @@ def parse_url(url: str | URL) -> URL:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as error:
-        raise ValueError(f"cannot parse database URL {url!r}: {error}") from error
+    except (ArgumentError, ValueError) as error:
+        shown = re.sub(r":[^:@/]*@", ":***@", str(url))  # no password in error messages
+        raise ValueError(f"cannot parse database URL {shown!r}: {error}") from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):

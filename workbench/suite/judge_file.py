@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -32,6 +33,41 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_TRACE_CHARS = 6000
 """Characters of a transcript shown to the judge when the file does not say."""
+
+_CREDENTIAL_PARAM = re.compile(
+    r"(?:^|_)(?:api_?key|key|secret|token|password|credentials?)(?:_|$)", re.I
+)
+_CREDENTIAL_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie", re.I)
+
+
+def credential_params(params: Mapping[str, Any]) -> list[str]:
+    """The judge parameters that hold credentials (``api_key``, an auth header, ...).
+
+    A suite file is committed and shared, so a key in it would leak; keys belong in
+    ``wb.llm.configure(api_key=...)`` or the environment.
+
+    Examples:
+        >>> credential_params({"temperature": 0, "max_tokens": 9, "api_key": "sk-..."})
+        ['api_key']
+        >>> credential_params({"extra_headers": {"Authorization": "Bearer x", "X-Run": "1"}})
+        ['extra_headers.Authorization']
+    """
+    found = []
+    for name, value in params.items():
+        if _CREDENTIAL_PARAM.search(str(name)):
+            found.append(str(name))
+        elif isinstance(value, Mapping):
+            found += [f"{name}.{k}" for k in value if _CREDENTIAL_HEADER.search(str(k))]
+    return found
+
+
+def _refuse_credentials(params: Mapping[str, Any]) -> None:
+    secrets = credential_params(params)
+    if secrets:
+        raise ValueError(
+            f"{secrets} hold credentials and would be written into the suite file; set the "
+            "key with wb.llm.configure(api_key=...) or $WORKBENCH_API_KEY instead"
+        )
 
 
 class _Strict(BaseModel):
@@ -86,6 +122,7 @@ class JudgeFront(_Strict):
         refused = sorted({"stream", "num_retries", "max_retries", "mock_response"} & set(value))
         if refused:
             raise ValueError(f"{refused} can not be set here (the LLM door manages them)")
+        _refuse_credentials(value)
         return value
 
 
@@ -93,11 +130,16 @@ def render_judge(candidate: Candidate) -> str:
     """The text of ``judges/<id>.md`` for a judge candidate.
 
     Raises:
-        ValueError: The spec is not a judge, or its prompt has placeholders besides ``$trace``.
+        ValueError: The spec is not a judge, its prompt has placeholders besides ``$trace``,
+            or its params hold a credential (see :func:`credential_params`).
     """
     spec = candidate.spec
     if spec.get("type") != "judge" or not isinstance(spec.get("prompt"), str):
         raise ValueError(f"{candidate.id}: a judge spec needs type 'judge' and a prompt str")
+    try:
+        _refuse_credentials(spec.get("params") or {})
+    except ValueError as exc:
+        raise ValueError(f"{candidate.id}: params: {exc}") from None
     problem = _placeholder_problem(spec["prompt"])
     if problem:
         raise ValueError(f"{candidate.id}: prompt: {problem}")
