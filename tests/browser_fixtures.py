@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from hostile import HOSTILE_IMG, HOSTILE_SCRIPT, hostile_trace
+
+__all__ = ["HOSTILE_IMG", "HOSTILE_SCRIPT", "hostile_trace"]  # kept here for older imports
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,8 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-HOSTILE_SCRIPT = "<script>window.__pwned=1</script>"
-HOSTILE_IMG = '<img src=x onerror="window.__pwned=2">'
 
 _PRODUCTS = ("trail runner GTX", "down jacket", "2-person tent", "merino base layer")
 _CITIES = ("Lyon", "Denver", "Leeds", "Osaka")
@@ -94,39 +95,6 @@ def support_trace(i: int) -> dict[str, Any]:
                 "duration_ms": 830,
             },
         ],
-    }
-
-
-def hostile_trace(trace_id: str = "t-hostile") -> dict[str, Any]:
-    """A trace whose every text field is markup that would run if inserted as HTML."""
-    text = f"{HOSTILE_SCRIPT} {HOSTILE_IMG} <a href='javascript:window.__pwned=3'>click</a>"
-    return {
-        "trace_id": trace_id,
-        "input": text,
-        "output": HOSTILE_SCRIPT,
-        "messages": [
-            {"role": "user", "content": text},
-            {
-                "role": "assistant",
-                "content": HOSTILE_IMG,
-                "tool_calls": [
-                    {
-                        "id": "c<script>",
-                        "type": "function",
-                        "function": {"name": HOSTILE_IMG, "arguments": HOSTILE_SCRIPT},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "c<script>", "content": HOSTILE_SCRIPT},
-            {"role": f"assistant{HOSTILE_IMG}", "content": HOSTILE_SCRIPT},
-        ],
-        "metadata": {HOSTILE_IMG: HOSTILE_SCRIPT},
-        "timestamp": pd.Timestamp("2026-11-03T09:00:00Z"),
-        "model": HOSTILE_SCRIPT,
-        "latency_ms": 1.0,
-        "cost_usd": 0.0,
-        "feedback": [{"name": HOSTILE_IMG, "value": HOSTILE_SCRIPT, "comment": HOSTILE_IMG}],
-        "spans": [{"name": HOSTILE_SCRIPT, "status_code": "ERROR", "status_message": HOSTILE_IMG}],
     }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from workbench.suite.cli import add_commands
 from workbench.traces import TraceLoadError, TraceLoadWarning, load_traces, overview, skipped
+from workbench.traces.show import printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except TraceLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 1
     return code
 
@@ -72,11 +73,11 @@ def _show(source: str, format: str | None, *, skip: bool) -> int:
         traces = load_traces(source, format=format, errors="skip" if skip else "raise")
     seconds = time.perf_counter() - started
     print(f"Loaded {len(traces):,} traces from {source} in {seconds:.2f} s\n")
-    print(overview(traces).to_string())
+    print(printable(overview(traces).to_string()))  # model names etc. are trace text
     left_out = skipped(traces)
     if len(left_out):
         print(f"\nSkipped {len(left_out)} bad record(s):")
-        print(left_out.to_string(index=False))
+        print(printable(left_out.to_string(index=False)))
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from workbench.compare.rates import ANY_FAILURE
+from workbench.traces.show import reveal_bidi
 
 if TYPE_CHECKING:
     from workbench.compare.result import PeriodComparison
@@ -143,4 +144,4 @@ def _errors(rows: pd.DataFrame, index: int, column: str) -> dict[str, Any] | Non
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(reveal_bidi(str(text)), quote=True)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
+from workbench.traces.show import reveal_bidi
+
 if TYPE_CHECKING:
     from workbench.compare.result import PeriodComparison
 
@@ -139,4 +141,4 @@ def _missing(value: Any) -> bool:
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(reveal_bidi(str(value)), quote=True)

@@ -4,8 +4,9 @@ A ``python`` spec holds the source of ``def check(trace: dict) -> bool`` written
 or drafted by an LLM. It passes four gates, in this order:
 
 1. **Static check** (:func:`check_source`, in the calling process; nothing is executed):
-   only ``import`` of :data:`ALLOWED_MODULES`; no name or attribute that starts with ``_``;
-   no string constant containing ``__``; no I/O or introspection builtins (``open``,
+   only ``import`` of :data:`ALLOWED_MODULES`; no name or attribute that starts with ``_``,
+   also when imported by name or read by a ``case C(attr=x)`` pattern; no string constant
+   containing ``__``; no I/O or introspection builtins (``open``,
    ``exec``, ``eval``, ``getattr``, ``type`` ...); no ``global``/``nonlocal``, classes,
    ``async``, ``yield``, ``with``, bare ``except`` or ``except BaseException``; no
    attributes that reach frames or code (``gi_frame``, ``f_globals``, ``tb_frame``,
@@ -29,6 +30,8 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import functools
+import importlib
 import json
 import os
 import queue
@@ -99,8 +102,15 @@ class UnsafeCheckError(ValueError):
         """The offending line, when there is one."""
 
 
-def check_source(source: str) -> ast.Module:
+def check_source(source: str, *, standalone: bool = False) -> ast.Module:
     r"""Parse the source of a check and refuse anything outside the allowed subset.
+
+    Args:
+        source: the source defining ``check(trace)``.
+        standalone: the check will also run outside the sandbox (an assertion file, which
+            pytest, promptfoo and Inspect run as it is): refuse, too, what only the
+            sandbox's namespace takes away, i.e. the modules that the allowed modules
+            hold (``datetime.sys``, ``json.codecs``).
 
     Returns:
         The parsed module.
@@ -130,11 +140,32 @@ def check_source(source: str) -> ast.Module:
                 statement.lineno,
             )
     for node in ast.walk(tree):
-        problem = _problem(node)
+        problem = _problem(node) or (_outside_problem(node) if standalone else None)
         if problem:
             raise UnsafeCheckError(problem, getattr(node, "lineno", None))
     _require_check_function(tree)
     return tree
+
+
+@functools.cache
+def _module_names() -> frozenset[str]:
+    """Names under which the allowed modules hold other modules (``json.codecs``)."""
+    found: set[str] = set()
+    for name in ALLOWED_MODULES:
+        module = importlib.import_module(name)
+        found.update(k for k, v in vars(module).items() if isinstance(v, types.ModuleType))
+    return frozenset(found)
+
+
+def _outside_problem(node: ast.AST) -> str | None:
+    """What would reach past the allowed modules when the check runs outside the sandbox."""
+    names = [node.attr] if isinstance(node, ast.Attribute) else []
+    if isinstance(node, ast.ImportFrom):
+        names = [alias.name for alias in node.names]
+    reached = [name for name in names if name in _module_names()]
+    if reached:
+        return f"{reached[0]!r} is a module held by an allowed module; it is not allowed"
+    return None
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
@@ -153,6 +184,10 @@ def _problem(node: ast.AST) -> str | None:
         node.attr.startswith(_FORBIDDEN_ATTR_PREFIXES) or node.attr in _FORBIDDEN_ATTRS
     ):
         return f"the attribute {node.attr!r} is not allowed"
+    if isinstance(node, ast.MatchClass):  # `case C(attr=x)` reads attributes by name
+        for attr in node.kwd_attrs:
+            if attr.startswith(_FORBIDDEN_ATTR_PREFIXES) or attr in _FORBIDDEN_ATTRS:
+                return f"the attribute {attr!r} is not allowed (in a class pattern)"
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:
         return "strings containing '__' are not allowed"
     if isinstance(node, ast.ExceptHandler) and node.type is None:
@@ -172,6 +207,11 @@ def _import_problem(node: ast.Import | ast.ImportFrom) -> str | None:
         names = [node.module or ""] if node.level == 0 else ["." * node.level]
         if any(alias.name == "*" for alias in node.names):
             return "'from ... import *' is not allowed"
+        hidden = [
+            a.name for a in node.names if a.name.startswith("_") or a.name in _FORBIDDEN_ATTRS
+        ]
+        if hidden:
+            return f"importing {hidden[0]!r} is not allowed"
     else:
         names = [alias.name for alias in node.names]
     for name in names:

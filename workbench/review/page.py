@@ -14,6 +14,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from workbench.traces.show import reveal_bidi
+
 CHART_WIDTH: Final = 720
 """Width of the bar chart, in pixels (it shrinks with the page)."""
 
@@ -25,7 +27,7 @@ def esc(value: Any) -> str:
         >>> esc("<b>")
         '&lt;b&gt;'
     """
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape(reveal_bidi("" if value is None else str(value)), quote=True)
 
 
 def fmt(value: Any, pattern: str = "{:.2f}") -> str:

@@ -49,11 +49,20 @@ MARKER: Final = "# ---- promptfoo adapter (generated; not part of the check) ---
 """The line that ends the check and starts the promptfoo adapter."""
 
 _LINE_BREAKS: Final = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
+_CODING: Final = re.compile(r"(coding)([:=])")  # how Python finds an encoding declaration
 
 
 def _comment(text: str, width: int = 96) -> str:
-    """``text`` as ``#`` comment lines; line breaks inside it cannot end the comment."""
+    """``text`` as ``#`` comment lines, where trace text can not change how Python reads the file.
+
+    Line breaks inside it cannot end the comment; other unprintable characters (NUL, ANSI
+    escapes, bidi overrides) are written as escapes; and no line can declare the file's
+    encoding (``coding:utf-7`` in its first two lines would make Python decode the file,
+    string literals included, differently from the text that was checked).
+    """
     flat = _LINE_BREAKS.sub(" ", text).strip()
+    flat = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in flat)
+    flat = _CODING.sub(r"\1 \2", flat)
     lines = textwrap.wrap(flat, width - 2, break_long_words=True) or [""]
     return "".join(f"# {line}".rstrip() + "\n" for line in lines)
 
@@ -163,7 +172,10 @@ def render_assertion(candidate: Candidate) -> str:
     """
     spec = dict(candidate.spec)
     is_python = spec.get("type") == "python"
-    compile_check(spec) if not is_python else check_source(str(spec.get("value", "")))
+    if is_python:  # the file runs outside the sandbox too (pytest, promptfoo, Inspect)
+        check_source(str(spec.get("value", "")), standalone=True)
+    else:
+        compile_check(spec)
     data = {k: v for k, v in spec.items() if k != "value"} if is_python else spec
     literal = spec_literal(data)
     body = normalised_source(str(spec["value"])) if is_python else typed_code(spec)
@@ -235,7 +247,7 @@ def _python_spec(data: dict[str, Any], code: str, display: str, offset: int) -> 
     source = normalised_source(code.lstrip("\n"))
     skipped = len(code) - len(code.lstrip("\n"))
     try:
-        check_source(source)
+        check_source(source, standalone=True)  # the file also runs outside the sandbox
     except UnsafeCheckError as exc:
         line = f"line {exc.line + offset + skipped}: " if exc.line is not None else ""
         raise SuiteFormatError([f"{display}: {line}check: {exc}"]) from None

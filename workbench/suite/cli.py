@@ -36,6 +36,7 @@ from workbench.suite.export import FORMATS, export
 from workbench.suite.format import SuiteFormatError, atomic_write_bytes
 from workbench.suite.report import report
 from workbench.suite.suite import Suite
+from workbench.traces.show import printable
 
 EXIT_GATE = 1
 """A gate failed."""
@@ -129,7 +130,7 @@ def eval_run(args: argparse.Namespace) -> int:
     print(f"\nResults written to {args.out}")
     if summary.gates:
         for failure in summary.gates:
-            print(f"gate failed: {failure}", file=sys.stderr)
+            print(f"gate failed: {printable(str(failure))}", file=sys.stderr)
         return EXIT_GATE
     skipped = int((results["status"] == "skipped").sum())
     if skipped:

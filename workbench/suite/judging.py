@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench import llm
-from workbench.evalgen.judges import judge_prompt, parse_verdict
+from workbench.evalgen.judges import judge_prompt, parse_verdict, shown_trace
 from workbench.llm_batch import LOOP
 from workbench.suite.cache import CachedResult, ResultCache
 
@@ -151,10 +151,10 @@ async def _ask(call: JudgeCall, read_llm_cache: bool) -> tuple[Outcome, bool]:
         done = await llm.acomplete(
             messages, model=call.model, cache=read_llm_cache and call.repeat == 0, **params
         )
-    except llm.LLMCallError as exc:
+    except (llm.LLMCallError, llm.LLMOutputError) as exc:  # the latter: JSON params, no JSON
         reason = f"the LLM call failed: {exc}"
         return outcome_of(None, reason, time.perf_counter() - started, 0.0, False), False
-    grade = parse_verdict(done.text)
+    grade = parse_verdict(done.text, shown_trace(call.spec, call.record))
     tokens = 0 if done.cached else done.prompt_tokens + done.completion_tokens
     outcome = outcome_of(
         grade.passed, grade.reason, done.latency_s, done.cost_usd, done.cached, tokens

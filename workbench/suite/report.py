@@ -34,6 +34,7 @@ from workbench.evalgen.prevalence import corrected_rate, estimate
 from workbench.suite.format import atomic_write_text
 from workbench.suite.gate import GateFailure, check_gates
 from workbench.suite.runner import collapse_repeats, flakiness, verdict_mask
+from workbench.traces.show import printable
 
 if TYPE_CHECKING:
     from workbench.suite.suite import Suite
@@ -373,4 +374,4 @@ def terminal_text(rep: Report) -> str:
     if rep.gates:
         lines += ["", f"Gate FAILED for {len(rep.gates)} eval(s):"]
         lines += [f"  {g}" for g in rep.gates]
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # ids and names may hold terminal escapes

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.traces.show import reveal_bidi
+
 if TYPE_CHECKING:
     from workbench.suite.report import Report
 
@@ -38,12 +40,14 @@ _SUMMARY_COLUMNS = {
     "threshold": "threshold", "gate": "gate", "tokens": "tokens", "cost_usd": "cost (USD)",
     "flakiness": "flakiness",
 }  # fmt: skip
+_CELL_CHARS = 4000
+"""Characters of a trace's input, output or a reason shown in one cell."""
 _RATES = {"pass_rate", "fail_rate", "corrected_fail_rate", "threshold", "flakiness",
           "previous_pass_rate", "delta"}  # fmt: skip
 
 
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape(reveal_bidi("" if value is None else str(value)), quote=True)
 
 
 def _cell(column: str, value: Any) -> str:
@@ -61,7 +65,10 @@ def _cell(column: str, value: Any) -> str:
         css = {"FAIL": "fail", "ok": "ok"}.get(str(value), str(value))
         return f'<td class="{_e(css)}">{_e(value)}</td>'
     if column in ("input", "output", "reason"):
-        return f"<td><pre>{_e(value)}</pre></td>"
+        text = "" if value is None else str(value)
+        if len(text) > _CELL_CHARS:  # a trace's whole field would make the page any size
+            text = f"{text[:_CELL_CHARS]}… ({len(text) - _CELL_CHARS} more characters)"
+        return f"<td><pre>{_e(text)}</pre></td>"
     return f"<td>{_e(value)}</td>"
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 
@@ -34,6 +35,9 @@ _STYLE = """<style>
 .wb-trace table{border-collapse:collapse}.wb-trace td{padding:2px 8px;vertical-align:top;
  border-bottom:1px solid rgba(127,127,127,.2)}
 </style>"""
+
+_BIDI_CONTROLS: Final = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Bidi embeddings, overrides and isolates: they reorder the text that follows them."""
 
 _ROLE_CLASSES = {"user": "wb-user", "assistant": "wb-assistant", "system": "wb-system"}
 _SPAN_LINES = 60
@@ -101,7 +105,7 @@ class TraceView:
             lines.append("  " + "  " * _depth(span) + self._span_text(span))
         if len(spans) > _SPAN_LINES:
             lines.append(f"  … {len(spans) - _SPAN_LINES} more spans")
-        return "\n".join(lines)
+        return printable("\n".join(lines))
 
     def _facts(self) -> list[str]:
         get = self.trace.get
@@ -284,8 +288,38 @@ def _clip(value: Any, limit: int) -> str:
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
+def reveal_bidi(text: str) -> str:
+    r"""Show bidi embedding, override and isolate characters as ``[U+....]`` marks.
+
+    Shown as they are, they would reorder the rest of the line, the page's own text
+    included (an unclosed U+202E writes everything after it right to left); shown as
+    marks, a reader sees that the trace holds them.
+
+    Examples:
+        >>> reveal_bidi("invoice_\u202egnp.exe")
+        'invoice_[U+202E]gnp.exe'
+    """
+    return _BIDI_CONTROLS.sub(lambda found: f"[U+{ord(found.group()):04X}]", text)
+
+
+def printable(text: str) -> str:
+    r"""Text safe to print to a terminal: unprintable characters written as escapes.
+
+    Line breaks and tabs stay; ANSI escape sequences (which would recolour, clear or
+    retitle the terminal, or make links), bidi overrides and other control characters
+    from trace text are shown as ``\x1b``-style escapes instead of acting.
+
+    Examples:
+        >>> printable("\x1b[2Jcleared?\tno")
+        '\\x1b[2Jcleared?\tno'
+    """
+    return "".join(
+        c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode() for c in text
+    )
+
+
 def _esc(value: Any) -> str:
-    return html.escape("" if _missing(value) else str(value), quote=True)
+    return html.escape(reveal_bidi("" if _missing(value) else str(value)), quote=True)
 
 
 def _plain(value: Any) -> str:

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.traces.show import reveal_bidi
+
 NOISE_NAME = "unclustered / novel"
 NOISE_COLOUR = "#b0b0b0"
 VERDICT_COLOURS = {"fail": "#d62728", "pass": "#2ca02c", "unlabelled": "#c7c7c7"}
@@ -48,7 +50,7 @@ def _escape(text: Any, limit: int) -> str:
     value = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
     value = value if len(value) <= limit else value[:limit] + "…"
     lines = textwrap.wrap(value, 80, replace_whitespace=True) or [""]
-    return "<br>".join(html.escape(line, quote=True) for line in lines)
+    return "<br>".join(html.escape(reveal_bidi(line), quote=True) for line in lines)
 
 
 class ClusterMap:
@@ -328,7 +330,7 @@ def _group_traces(frame: pd.DataFrame, by_cluster: bool) -> list[dict[str, Any]]
             {
                 "type": "scattergl",
                 "mode": "markers",
-                "name": html.escape(name),
+                "name": html.escape(reveal_bidi(name)),
                 "x": rows["x"].to_numpy(),
                 "y": rows["y"].to_numpy(),
                 "customdata": rows["trace_id"].to_numpy(),

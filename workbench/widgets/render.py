@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import pandas as pd
 
+from workbench.traces.show import reveal_bidi
+
 TEXT_LIMIT: Final = 20_000
 """Characters of one field shown; the rest is cut with a note saying how much."""
 
@@ -90,7 +92,9 @@ def trace_view(trace: Mapping[str, Any]) -> dict[str, Any]:
         ``tool_calls`` column that no message shows); ``details``, ``metadata`` (lists of
         ``[label, text]``); ``feedback``; ``spans`` (depth, name, kind, status, duration,
         detail, error; the canonical span list of :mod:`workbench.traces.spans` or a
-        source's own span dicts); ``span_errors`` and ``error``.
+        source's own span dicts); ``span_errors`` and ``error``. Bidi override and isolate
+        characters in the text are shown as ``[U+202E]``-style marks, so trace text can not
+        reorder the widget around it.
 
     Examples:
         >>> trace_view({"trace_id": "t-1", "input": "hi", "output": "hello"})["turns"][1]["content"]
@@ -103,7 +107,7 @@ def trace_view(trace: Mapping[str, Any]) -> dict[str, Any]:
         if c.get("id") is None or as_text(c.get("id")) not in shown_ids
     ]
     spans = [_span(s) for s in _records(trace.get("spans"))]
-    return {
+    view = {
         "trace_id": as_text(trace.get("trace_id")),
         "turns": turns,
         "extra_tool_calls": extra,
@@ -114,6 +118,19 @@ def trace_view(trace: Mapping[str, Any]) -> dict[str, Any]:
         "span_errors": sum(1 for s in spans if s["error"]),
         "error": clip(as_text(trace.get("error"))) or None,
     }
+    revealed: dict[str, Any] = _revealed(view)
+    return revealed
+
+
+def _revealed(value: Any) -> Any:
+    """The view with bidi controls shown as marks in every string (see ``reveal_bidi``)."""
+    if isinstance(value, str):
+        return reveal_bidi(value)
+    if isinstance(value, dict):
+        return {key: _revealed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_revealed(item) for item in value]
+    return value
 
 
 def _records(value: Any) -> list[Mapping[str, Any]]:
