@@ -37,6 +37,7 @@ besides wall seconds: on a shared machine the two differ.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -153,7 +154,7 @@ def workbench_worker(n: int, data: Path, cache_dir: Path, synthetic: bool) -> No
     import numpy as np
 
     import workbench as wb
-    from workbench import cluster as wbc
+    wbc = importlib.import_module("workbench.cluster")  # the module: wb.cluster is the function
     from workbench.embed import EmbeddingCache, SentenceTransformerEmbedder, embed_texts
     from workbench.keywords import ctfidf
     from workbench.views import text_view
