@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from workbench import llm
+from workbench.data_fence import defuse
 from workbench.llm_json import prompt
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ class Suggestions:
 
     Examples:
         >>> s = wb.suggest_failure_modes(ws)  # doctest: +SKIP
-        >>> s.accept("invented_policy", definition="States a policy the tools did not return.")
+        >>> s.accept("invented_policy",
+        ...          definition="States a policy the tools did not return.")  # doctest: +SKIP
         >>> s.reject("misc")  # doctest: +SKIP
     """
 
@@ -146,8 +148,10 @@ def suggest_failure_modes(
     """Ask the LLM to group the open-coding notes of failing traces into failure modes.
 
     Only notes on traces marked ``fail`` are sent (through :mod:`workbench.llm`, with
-    its redaction hook); trace text itself is not. Nothing is applied: accept or
-    reject each proposal on the returned :class:`Suggestions`.
+    its redaction hook); trace text itself is not. Each note is one JSON string inside the
+    prompt's data fence, with fence markers in it defused
+    (:func:`workbench.data_fence.defuse`). Nothing is applied: accept or reject each
+    proposal on the returned :class:`Suggestions`.
 
     Args:
         ws: the workspace whose notes are grouped.
@@ -166,7 +170,7 @@ def suggest_failure_modes(
         raise ValueError("no failing trace has a note yet: review some traces first")
     existing = ws.failure_modes()["name"].tolist()
     text = prompt("suggest_failure_modes.md").substitute(
-        existing=", ".join(existing) if existing else "(none yet)",
+        existing=", ".join(_one_line(str(n)) for n in existing) if existing else "(none yet)",
         notes="\n".join(f"{i}: {_one_line(n)}" for i, n in enumerate(notes["note"])),
     )
     schema = answer_schema(len(notes))
@@ -214,8 +218,12 @@ def _suggestions(parsed: Any, notes: pd.DataFrame) -> list[Suggestion]:
 
 
 def _one_line(note: str) -> str:
-    """A note on one line, so one note cannot pose as several."""
-    return json.dumps(note, ensure_ascii=False)
+    """A note as one JSON string with fence markers defused, for the prompt's data fence.
+
+    On one line, a note can not pose as several; defused, it can not close the fence early
+    (``[END DATA]`` reads ``(END DATA)``, so its meaning stays readable).
+    """
+    return json.dumps(defuse(note), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

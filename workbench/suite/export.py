@@ -35,6 +35,7 @@ from workbench.suite.assertion_file import _LINE_BREAKS
 from workbench.suite.export_modules import inspect_module, pytest_module
 from workbench.suite.format import atomic_write_text
 from workbench.suite.loading import LoadedSuite, SuiteEval
+from workbench.traces.show import printable
 
 if TYPE_CHECKING:
     from workbench.suite.suite import Suite
@@ -145,7 +146,17 @@ def promptfoo_tests_path(config: Path) -> Path:
 
 
 def _comment(text: str, indent: str) -> str:
-    return f"{indent}# {_LINE_BREAKS.sub(' ', text).strip()}\n"
+    r"""``text`` as one YAML comment line: line breaks made spaces, control characters escaped.
+
+    YAML refuses NUL, ANSI escapes and other control characters anywhere in a document,
+    comments included, and a line break would end the comment: a failure-mode name holding
+    one could break the config or add YAML of its own.
+
+    Examples:
+        >>> _comment("a\nb: c\x00 \x1b[31m#", "  ")
+        '  # a b: c\\x00 \\x1b[31m#\n'
+    """
+    return f"{indent}# {printable(_LINE_BREAKS.sub(' ', text)).strip()}\n"
 
 
 def native_assertion(spec: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -11,7 +11,10 @@ at run time: an edited check needs no new export, but a new eval or threshold do
   else as JSON lines of trace records. Judges call an LLM, so they run only when
   ``EVAL_JUDGES=1`` and the workbench is installed (through ``Suite.run``, with its cache).
 - inspect: one ``@scorer`` per eval; assertions call the eval's ``check``, judges ask
-  ``get_model(model)`` with the judge prompt and read the final ``VERDICT:`` line.
+  ``get_model(model)`` with the judge prompt and read the final ``VERDICT:`` line. The judge
+  rules are the workbench's own: :mod:`workbench.data_fence` is copied into the module
+  (:func:`rules_source`), so disguised fence markers in a trace are defused and an answer
+  that only repeats the trace is NOANSWER, as in ``Suite.run``.
 
 Examples:
     >>> from workbench.suite import Suite
@@ -22,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import ast
+import inspect
 import keyword
 import os
 import pprint
@@ -29,6 +33,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from workbench import data_fence
 from workbench.suite.loading import LoadedSuite
 
 
@@ -175,12 +180,18 @@ ask their model with the judge prompt and read the final VERDICT line. scorers()
 
 import importlib.util
 import pathlib
-import re
 import string
 
 from inspect_ai.model import get_model
 from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, Score, Target, accuracy, scorer, stderr
 from inspect_ai.solver import TaskState
+
+# The rules for trace text in a judge prompt, as the workbench applies them (copied from
+# workbench/data_fence.py; it imports re for this module too): fence() defuses fence
+# markers, disguised ones too, inside the data; read_verdict() takes only the answer's
+# last line, and not an echo of the trace.
+{rules}
+
 
 EVALS_DIR = pathlib.Path(__file__).resolve().parent / {relative!r}
 EVALS = {evals}
@@ -221,8 +232,7 @@ def _assertion_scorer(eval_id: str):
 
 def _transcript(state: TaskState) -> str:
     lines = [f"{{m.role.upper()}}: {{m.text}}" for m in state.messages if m.role != "system"]
-    text = "\\n".join(lines + [f"ASSISTANT: {{state.output.completion}}"])
-    return re.sub(r"\\[\\s*(BEGIN|END)[\\s_-]*DATA\\s*\\]", "(DATA)", text, flags=re.I)
+    return "\\n".join(lines + [f"ASSISTANT: {{state.output.completion}}"])
 
 
 def _judge_scorer(eval_id: str):
@@ -231,17 +241,47 @@ def _judge_scorer(eval_id: str):
     prompt = re.split(r"^---[ \\t]*$", text, maxsplit=2, flags=re.M)[2].strip() + "\\n"
 
     async def score(state: TaskState, target: Target) -> Score:
-        data = "[BEGIN DATA]\\n" + _transcript(state) + "\\n[END DATA]"
-        asked = string.Template(prompt).substitute(trace=data)
+        shown = _transcript(state)
+        asked = string.Template(prompt).substitute(trace=fence(shown))
         answer = (await get_model(ev["model"]).generate(asked)).completion
-        lines = [line.strip("*_`#> \\t") for line in answer.strip().splitlines() if line.strip()]
-        found = re.fullmatch(r"VERDICT:[ \\t]*(PASS|FAIL)\\.?", lines[-1]) if lines else None
-        if found is None:
-            return Score(value=NOANSWER, explanation=answer)
-        return Score(value=CORRECT if found.group(1) == "PASS" else INCORRECT, explanation=answer)
+        verdict, reason = read_verdict(answer, shown)
+        if verdict is None:
+            return Score(value=NOANSWER, explanation=f"could not grade: {{reason}}\\n\\n{{answer}}")
+        return Score(value=CORRECT if verdict == "PASS" else INCORRECT, explanation=answer)
 
     return score
 '''
+
+
+def rules_source() -> str:
+    """The source of :mod:`workbench.data_fence` below its ``__future__`` import.
+
+    The Inspect module holds it verbatim, so its judges fence and read verdicts by the same
+    code as the workbench's, without importing the workbench.
+
+    Raises:
+        ValueError: the module has no ``from __future__`` import to start after.
+    """
+    source = inspect.getsource(data_fence)
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            return "\n".join(source.splitlines()[node.end_lineno :]).strip() + "\n"
+    raise ValueError(f"{data_fence.__file__}: no 'from __future__' import to copy the rules after")
+
+
+def _bound(source: str) -> set[str]:
+    """The names a module's top level binds (functions, classes, assignments, imports)."""
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
 
 _RESERVED = frozenset(
     {
@@ -249,6 +289,7 @@ _RESERVED = frozenset(
         "scorers", "stderr", "get_model", "importlib", "pathlib", "re", "string", "EVALS",
         "EVALS_DIR", "BY_ID",
     }
+    | _bound(rules_source())
 )  # fmt: skip
 
 _INSPECT_SCORER = """
@@ -280,7 +321,9 @@ def inspect_module(loaded: LoadedSuite, out: Path) -> str:
     """The text of an Inspect AI module with one scorer per eval."""
     evals = _evals_literal(loaded)
     literal = pprint.pformat(evals, sort_dicts=False, width=96)
-    text = _INSPECT_HEAD.format(relative=_relative(loaded, out), evals=literal)
+    text = _INSPECT_HEAD.format(
+        relative=_relative(loaded, out), evals=literal, rules=rules_source().strip()
+    )
     names: list[str] = []
     taken: set[str] = set()
     for ev in evals:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import pandas as pd
 
+from workbench.traces.show import reveal_bidi
 from workbench.widgets.render import snippet
 
 if TYPE_CHECKING:
@@ -69,16 +70,21 @@ class FailureModes:
         return table
 
     def example_rows(self, name: str) -> list[dict[str, str]]:
-        """Return the example traces of a failure mode: id, start of the input, the notes."""
+        """Return the example traces of a failure mode: id, start of the input, the notes.
+
+        The texts are plain (escape them for HTML) with bidi controls shown as ``[U+202E]``
+        marks (see :func:`~workbench.traces.show.reveal_bidi`), so trace text can not
+        reorder the board around it.
+        """
         labels = self.ws.labels()
         rows = []
         for trace_id in _tagged(labels).get(name, [])[: self.examples]:
             notes = labels.loc[labels["trace_id"] == trace_id, "note"].dropna()
             rows.append(
                 {
-                    "trace_id": trace_id,
-                    "input": snippet(self.ws.trace(trace_id).get("input"), 120),
-                    "note": snippet(" / ".join(str(n) for n in notes if n), 200),
+                    "trace_id": reveal_bidi(str(trace_id)),
+                    "input": reveal_bidi(snippet(self.ws.trace(trace_id).get("input"), 120)),
+                    "note": reveal_bidi(snippet(" / ".join(str(n) for n in notes if n), 200)),
                 }
             )
         return rows
@@ -112,8 +118,8 @@ class FailureModes:
         names = list(table["name"])
         self._parts["chart"].value = chart_html(table)
         self._parts["list"].value = self._list_html(table)
-        self._parts["modes"].options = names
-        self._parts["message"].value = escape(self.message)
+        self._parts["modes"].options = [(reveal_bidi(str(n)), n) for n in names]
+        self._parts["message"].value = _shown(self.message)
 
     # Widget -------------------------------------------------------------------------------
 
@@ -202,9 +208,9 @@ class FailureModes:
                 + "</li>"
                 for e in self.example_rows(str(name))
             )
-            text = escape(str(definition)) if definition else "<i>no definition</i>"
+            text = _shown(definition) if definition else "<i>no definition</i>"
             items.append(
-                f"<div style='margin:6px 0'><b>{escape(str(name))}</b> · {_traces(int(count))}"
+                f"<div style='margin:6px 0'><b>{_shown(name)}</b> · {_traces(int(count))}"
                 f"<div>{text}</div><ul style='margin:2px 0'>{examples}</ul></div>"
             )
         return "".join(items) or "<i>No failure modes yet: tag traces in the reviewer.</i>"
@@ -224,7 +230,7 @@ def _tagged(labels: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def chart_html(table: pd.DataFrame) -> str:
-    """Render failure modes as a ranked horizontal bar chart (HTML; names escaped).
+    """Render failure modes as a ranked horizontal bar chart (HTML; names escaped, bidi shown).
 
     Args:
         table: ``name``, ``count`` and ``share`` columns, as :meth:`Workspace.failure_modes`.
@@ -247,12 +253,17 @@ def chart_html(table: pd.DataFrame) -> str:
             "<div style='display:flex;align-items:center;gap:8px;margin:2px 0'>"
             f"<span style='width:24px;text-align:right'>{rank}</span>"
             f"<span style='width:220px;overflow:hidden;text-overflow:ellipsis'>"
-            f"{escape(str(name))}</span>"
+            f"{_shown(name)}</span>"
             f"<span style='flex:1'><span style='display:block;height:14px;width:{width:.1f}%;"
             "background:#cf222e;border-radius:2px'></span></span>"
             f"<span style='width:170px'>{int(count)}{share}</span></div>"
         )
     return "<div><b>Failure modes, most frequent first</b>" + "".join(rows) + "</div>"
+
+
+def _shown(text: object) -> str:
+    """Text for the board's HTML: bidi controls as marks, then escaped."""
+    return escape(reveal_bidi(str(text)))
 
 
 def _traces(count: int) -> str:
