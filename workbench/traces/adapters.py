@@ -83,6 +83,8 @@ def convert_each(
             rows.append((to_row(item.data, context.mapping), item.place))
         except RecordError as exc:
             context.report.reject(item.place, exc.reason, exc.field)
+        except RecursionError:  # a field nested deeper than the readers' recursion reaches
+            context.report.reject(item.place, "a field is nested too deeply to read")
     return rows
 
 

@@ -126,9 +126,9 @@ def _call_text(call: dict[str, Any]) -> str:
 def tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every tool call in order, with its raw arguments and, where logged, its result."""
     results = {
-        m.get("tool_call_id"): m["content"]
+        m["tool_call_id"]: m["content"]
         for m in messages
-        if m["role"] == "tool" and m.get("tool_call_id")
+        if m["role"] == "tool" and m.get("tool_call_id") and _is_key(m["tool_call_id"])
     }
     calls = []
     for message in messages:
@@ -142,10 +142,15 @@ def tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "id": call.get("id"),
                     "name": function.get("name"),
                     "arguments": arguments,
-                    "result": results.get(call.get("id")),
+                    "result": results.get(call.get("id")) if _is_key(call.get("id")) else None,
                 }
             )
     return calls
+
+
+def _is_key(value: Any) -> bool:
+    """True for ids that can be looked up (logs hold objects and lists where ids belong too)."""
+    return isinstance(value, str | int | float | bool | None)
 
 
 def from_request_response(request: Any, response: Any) -> list[dict[str, Any]]:
@@ -162,7 +167,12 @@ def from_request_response(request: Any, response: Any) -> list[dict[str, Any]]:
     if isinstance(response.get("messages"), list):
         full = normalise_messages(response["messages"], "response.messages")
         return full if len(full) >= len(messages) else messages + full
-    for index, choice in enumerate(response.get("choices") or []):
+    choices = response.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise RecordError(
+            f"expected a list of choices, got {type(choices).__name__}", "response.choices"
+        )
+    for index, choice in enumerate(choices or []):
         if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
             where = f"response.choices[{index}].message"
             messages.append(_normalise_message(choice["message"], where))
@@ -175,11 +185,13 @@ def cassette_records(doc: dict[str, Any]) -> list[dict[str, Any]]:
     records = []
     for index, interaction in enumerate(doc.get("interactions") or []):
         where = f"interactions[{index}]"
-        request = (interaction or {}).get("request") or {}
-        response = (interaction or {}).get("response") or {}
+        interaction = _object(interaction, where)
+        request = _object(interaction.get("request"), f"{where}.request")
+        response = _object(interaction.get("response"), f"{where}.response")
         if "chat/completions" not in str(request.get("uri", "")):
             continue
         body = response.get("body")
+        status = response.get("status")
         records.append(
             {
                 "request": _json_body(request.get("body"), f"{where}.request.body"),
@@ -188,10 +200,19 @@ def cassette_records(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{where}.response.body",
                 ),
                 "uri": request.get("uri"),
-                "status": (response.get("status") or {}).get("code"),
+                "status": status.get("code") if isinstance(status, dict) else status,
             }
         )
     return records
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    """An optional object of a cassette: missing is empty, any other type a bad field."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RecordError(f"expected an object, got {type(value).__name__}", field)
+    return value
 
 
 def _json_body(body: Any, field: str) -> Any:
@@ -202,4 +223,6 @@ def _json_body(body: Any, field: str) -> Any:
             return json.loads(body)
         except ValueError as exc:
             raise RecordError(f"body is not JSON ({exc})", field) from None
+        except RecursionError:
+            raise RecordError("body is JSON nested too deeply to parse", field) from None
     return body

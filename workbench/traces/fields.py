@@ -45,6 +45,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _SECONDS_ALIASES = {"latency_s": "latency_ms", "duration_s": "latency_ms"}
 """Fields in seconds that become milliseconds (a bare ``latency`` has no unit: unit-less, kept)."""
 
+_LONGEST_TIME = 200
+"""Longer text is not a time; pandas' parser takes quadratic time to say so."""
+
 
 def check_mapping(mapping: dict[str, str] | None) -> dict[str, str]:
     """Validate a user's ``{source_field: canonical_column}`` mapping."""
@@ -102,7 +105,7 @@ def to_float(value: Any, field: str) -> float:
         raise RecordError(f"expected a number, got {value!r}", field)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise RecordError(f"expected a number, got {_short(value)}", field) from None
     if math.isnan(number):
         raise RecordError("expected a number, got NaN", field)
@@ -113,6 +116,8 @@ def to_timestamp(value: Any, field: str = "timestamp") -> pd.Timestamp:
     """ISO strings, datetimes and epoch numbers (s, ms, us or ns) as UTC; naive means UTC."""
     if isinstance(value, bool):
         raise RecordError(f"expected a time, got {value!r}", field)
+    if isinstance(value, str) and len(value) > _LONGEST_TIME:
+        raise RecordError(f"unreadable time {_short(value)}", field)
     try:
         if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
             stamp = pd.Timestamp(_epoch_to_seconds(float(value)), unit="s", tz="UTC")
@@ -139,7 +144,7 @@ def _epoch_to_seconds(number: float) -> float:
 def to_tokens(value: Any, field: str = "tokens") -> dict[str, int]:
     """Token counts as ``{"prompt", "completion", "total"}`` from the usual usage shapes."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return {"total": int(value)}
+        return {"total": _count(value, field)}
     if not isinstance(value, dict):
         raise RecordError(f"expected token counts, got {_short(value)}", field)
     names = {
@@ -157,11 +162,18 @@ def to_tokens(value: Any, field: str = "tokens") -> dict[str, int]:
     for key, options in names.items():
         for option in options:
             if isinstance(value.get(option), int | float):
-                tokens[key] = int(value[option])
+                tokens[key] = _count(value[option], f"{field}.{option}")
                 break
     if "total" not in tokens and {"prompt", "completion"} <= tokens.keys():
         tokens["total"] = tokens["prompt"] + tokens["completion"]
     return tokens
+
+
+def _count(number: float, field: str) -> int:
+    """A token count as an integer; NaN and infinities are bad values, not counts."""
+    if isinstance(number, float) and not math.isfinite(number):
+        raise RecordError(f"expected a token count, got {number!r}", field)
+    return int(number)
 
 
 def to_feedback(value: Any) -> list[dict[str, Any]]:

@@ -42,7 +42,15 @@ _OBSERVATION_MAPPED = frozenset(
     {"id", "traceId", "parentObservationId", "name", "type", "startTime", "endTime"}
     | {"input", "output", "level", "statusMessage", "model", "metadata"}
 )
-_SHAPE_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError)
+_SHAPE_ERRORS = (
+    TypeError,
+    AttributeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+)
 _EMPTY: tuple[Any, ...] = (None, "", "{}", {}, [])
 
 
@@ -116,7 +124,10 @@ def _read(
     if not isinstance(trace, dict):
         raise RecordError(f"expected a trace object, got {type(trace).__name__}", path)
     prefix = f"{path}." if path else ""
-    observations = _merged(export.get("observations"), trace.get("observations"))
+    observations = _merged(
+        ("observations", export.get("observations")),
+        (f"{prefix}observations", trace.get("observations")),
+    )
     trace_id = text_id(trace.get("id"), prefix + "id") or next(
         (text_id(o.get("traceId"), "traceId") for o in observations.values() if o.get("traceId")),
         None,
@@ -127,21 +138,25 @@ def _read(
         _span(str(trace_id), obs, place, f"observations[{index}]", notes)
         for index, obs in enumerate(observations.values())
     ]
-    scores = _merged(export.get("scores"), trace.get("scores"))
+    scores = _merged(("scores", export.get("scores")), (f"{prefix}scores", trace.get("scores")))
     return str(trace_id), spans, _info(trace, scores, prefix)
 
 
-def _merged(*lists: Any) -> dict[str, dict[str, Any]]:
-    """Objects from several lists by id; a field empty in one copy is filled from another.
+def _merged(*lists: tuple[str, Any]) -> dict[str, dict[str, Any]]:
+    """Objects from several ``(field, list)`` pairs by id; a field empty in one copy is filled.
 
     Exports repeat observations and scores at the top level and inside the trace,
-    sometimes with fields stripped from one of the copies.
+    sometimes with fields stripped from one of the copies. An entry that is not an
+    object is a bad record, not something to leave out unsaid.
     """
     merged: dict[str, dict[str, Any]] = {}
-    for values in lists:
+    for field, values in lists:
+        if values is not None and not isinstance(values, list):
+            raise RecordError(f"expected a list, got {type(values).__name__}", field)
         for index, value in enumerate(values or []):
             if not isinstance(value, dict):
-                continue
+                reason = f"expected an object, got {type(value).__name__}"
+                raise RecordError(reason, f"{field}[{index}]")
             kept = merged.setdefault(str(value.get("id", f"#{index}")), dict(value))
             for key, other in value.items():
                 if kept.get(key) in _EMPTY and other not in _EMPTY:

@@ -40,7 +40,15 @@ _RUN_MAPPED = frozenset(
 )
 _TRACE_MAPPED = _RUN_MAPPED | {"extra", "feedback_stats", "feedback", "total_cost"}
 _TRACE_MAPPED |= {"prompt_tokens", "completion_tokens", "total_tokens"}
-_SHAPE_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError)
+_SHAPE_ERRORS = (
+    TypeError,
+    AttributeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+)
 
 _Run = tuple[dict[str, Any], Place, str]
 """A run, the record it came from, and its path inside that record (for nested child runs)."""
@@ -110,9 +118,11 @@ def _flatten(run: dict[str, Any], path: str) -> Iterator[tuple[dict[str, Any], s
         reason = f"expected a list of runs, got {type(children).__name__}"
         raise RecordError(reason, f"{path}child_runs")
     for index, child in enumerate(children or []):
-        if isinstance(child, dict):
-            child = {"parent_run_id": run.get("id"), **child}
-            yield from _flatten(child, f"{path}child_runs[{index}].")
+        if not isinstance(child, dict):
+            reason = f"expected a run object, got {type(child).__name__}"
+            raise RecordError(reason, f"{path}child_runs[{index}]")
+        child = {"parent_run_id": run.get("id"), **child}
+        yield from _flatten(child, f"{path}child_runs[{index}].")
 
 
 def _group(runs: list[_Run], context: Context) -> dict[str, list[_Run]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -24,6 +25,8 @@ from workbench.traces.schema import (
 )
 
 Source = str | Path | pd.DataFrame
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def load_traces(
@@ -70,7 +73,7 @@ def load_traces(
         _, items = read_items(one, container, report, encoding)
         chosen = adapter or adapters.choose(items)
         rows.extend(chosen.convert(items, context))
-    rows = _drop_duplicates(_with_ids(rows), report)
+    rows = _drop_duplicates(_with_ids(_mend_text(rows)), report)
     frame = _frame(rows)
     _tell(frame, report, source)
     return frame
@@ -99,6 +102,19 @@ def _expand(source: Source | list[str | Path]) -> list[Source]:
             raise TraceLoadError(source, "no file matches this pattern")
         return list(matches)
     return [source]
+
+
+def _mend_text(rows: list[tuple[Row, Place]]) -> list[tuple[Row, Place]]:
+    r"""Replace unpaired surrogates in text columns with U+FFFD, as a browser shows them.
+
+    JSON escapes such as ``"\ud83d"`` (an emoji cut in half by a length limit) parse
+    into text that UTF-8, and so pandas' string columns, cannot hold.
+    """
+    for row, _ in rows:
+        for key, value in row.items():
+            if isinstance(value, str) and _SURROGATE.search(value):
+                row[key] = _SURROGATE.sub("\ufffd", value)
+    return rows
 
 
 def _with_ids(rows: list[tuple[Row, Place]]) -> list[tuple[Row, Place]]:
@@ -184,13 +200,26 @@ def _frame(rows: list[tuple[Row, Place]]) -> pd.DataFrame:
         dtype=object,
     )
     frame["messages"] = frame["messages"].astype(object).where(frame["messages"].notna(), None)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame["timestamp"] = _times(frame["timestamp"])
     for column in ("latency_ms", "cost_usd"):
         if column in frame.columns:
             frame[column] = frame[column].astype(float)
     optional = [c for c in OPTIONAL_COLUMNS if c in frame.columns]
     empty = [c for c in optional if frame[c].isna().all()]
     return order_columns(frame.drop(columns=empty)).reset_index(drop=True)
+
+
+def _times(stamps: pd.Series) -> pd.Series:
+    """The timestamp column, UTC; in microseconds when nanoseconds cannot reach every time.
+
+    A time with nanoseconds beside one outside 1677-2262 (Go's zero time, 0001-01-01,
+    marks "unset" in some exporters) has no common nanosecond unit.
+    """
+    try:
+        return pd.to_datetime(stamps, utc=True)
+    except pd.errors.OutOfBoundsDatetime:
+        coarse = [None if pd.isna(t) else pd.Timestamp(t).as_unit("us") for t in stamps]
+        return pd.to_datetime(pd.Series(coarse, index=stamps.index, dtype=object), utc=True)
 
 
 def _tell(frame: pd.DataFrame, report: LoadReport, source: object) -> None:

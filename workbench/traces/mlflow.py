@@ -56,7 +56,15 @@ _METADATA_MAPPED = {
     "mlflow.trace.user": "user_id",
     "mlflow.trace.session": "session_id",
 }
-_SHAPE_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError)
+_SHAPE_ERRORS = (
+    TypeError,
+    AttributeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+)
 _V2_ID_FIELDS = ("context.span_id", "parent_id")
 
 
@@ -167,7 +175,9 @@ def _span(trace_id: str, span: Any, place: Place, path: str, notes: Notes) -> Sp
         prompt=_prompt(attributes, inputs) if llm else None,
         reply=to_messages(parse_json(outputs)) if llm else None,
         model=_model(attributes, inputs, outputs),
-        tokens=_usage(attributes.get("mlflow.chat.tokenUsage"), f"{path}.attributes"),
+        tokens=_usage(
+            attributes.get("mlflow.chat.tokenUsage"), f"{path}.attributes.mlflow.chat.tokenUsage"
+        ),
         cost_usd=_cost(attributes.get("mlflow.llm.cost")),
         flags=flags,
     )

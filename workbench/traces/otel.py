@@ -39,7 +39,15 @@ _SPAN_KEYS = frozenset(
     {"name", "context", "parent_id", "parent", "span_kind", "kind", "start_time", "end_time"}
     | {"status_code", "status_message", "status", "attributes", "events", "resource"}
 )
-_SHAPE_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError)
+_SHAPE_ERRORS = (
+    TypeError,
+    AttributeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 

@@ -96,7 +96,7 @@ def _first_line_is_whole_object(head: bytes) -> bool:
     first, _, rest = head.partition(b"\n")
     try:
         json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return bool(rest.strip())
 
@@ -135,6 +135,8 @@ def _jsonl_items(raw: bytes, name: str, report: LoadReport, encoding: str) -> It
             yield Item(json.loads(text), place)
         except json.JSONDecodeError as exc:
             report.reject(place, f"invalid JSON ({exc.msg}, column {exc.colno})")
+        except ValueError as exc:  # a number too long for int()
+            report.reject(place, f"unreadable JSON ({exc})")
         except RecursionError:
             report.reject(place, "JSON nested too deeply to parse")
 
@@ -147,6 +149,8 @@ def _json_items(text: str, name: str) -> list[Item]:
         raise TraceLoadError(
             Place(name, line=exc.lineno), f"invalid JSON ({exc.msg}, column {exc.colno})"
         ) from None
+    except ValueError as exc:  # a number too long for int()
+        raise TraceLoadError(name, f"unreadable JSON ({exc})") from None
     except RecursionError:
         raise TraceLoadError(name, "JSON nested too deeply to parse") from None
     if isinstance(doc, list):
@@ -162,6 +166,10 @@ def _yaml_items(text: str, name: str) -> list[Item]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise TraceLoadError(Place(name, line=line), f"invalid YAML ({exc})") from None
+    except ValueError as exc:  # a number too long for int()
+        raise TraceLoadError(name, f"unreadable YAML ({exc})") from None
+    except RecursionError:
+        raise TraceLoadError(name, "YAML nested too deeply to parse") from None
     if isinstance(doc, list):
         return [Item(value, Place(name, row=i)) for i, value in enumerate(doc, start=1)]
     return [Item(doc, Place(name))]
@@ -236,8 +244,18 @@ def _parquet_items(path: Path, name: str) -> Iterator[Item]:
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise TraceLoadError(name, f"unreadable Parquet file ({exc})") from None
     number = 0
-    for batch in parquet.iter_batches(batch_size=10_000):
-        for row in batch.to_pylist():
+    batches = parquet.iter_batches(batch_size=10_000)
+    while True:
+        try:
+            batch = next(batches, None)
+            rows = [] if batch is None else batch.to_pylist()
+        except Exception as exc:  # corrupt pages surface only when read, as several types
+            raise TraceLoadError(
+                name, f"unreadable Parquet data after row {number} ({exc})"
+            ) from None
+        if batch is None:
+            return
+        for row in rows:
             number += 1
             yield Item(_drop_missing(row), Place(name, row=number))
 

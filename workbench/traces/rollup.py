@@ -86,7 +86,15 @@ def row_or_reject(
     """
     try:
         return trace_row(tree, info if isinstance(info, TraceInfo) else info())
-    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+    except (
+        TypeError,
+        AttributeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         reason = f"unexpected value in trace {tree.trace_id!r} ({type(exc).__name__}: {exc})"
         report.reject(place, reason)
         return None

@@ -50,7 +50,8 @@ def content_id(record: Any) -> str:
         (True, True)
     """
     payload = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
-    return "t-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    # JSON may hold unpaired surrogates ("\ud800"); they still give a stable id
+    return "t-" + hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def empty_frame() -> pd.DataFrame:

@@ -19,10 +19,12 @@ JSON, Phoenix span tables), so reading them is kept apart from the containers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from workbench.traces.errors import Place
+from workbench.traces.errors import Place, RecordError
+from workbench.traces.fields import to_float
 from workbench.traces.messages import to_messages, tool_call_of
 from workbench.traces.span_fields import classify, parse_json
 from workbench.traces.spans import Notes, Row, SpanRecord
@@ -218,7 +220,10 @@ def _number(attrs: dict[str, Any], *keys: str) -> float | None:
     for key in keys:
         value = attrs.get(key)
         if value is not None and not isinstance(value, bool):
-            return float(value)
+            number = to_float(value, f"attributes.{key}")
+            if not math.isfinite(number):
+                raise RecordError(f"expected a finite number, got {number!r}", f"attributes.{key}")
+            return number
     return None
 
 
