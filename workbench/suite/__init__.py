@@ -7,7 +7,8 @@
                           provenance, alignment with the human labels at acceptance
       assertions/<id>.py  standalone check(trace) -> bool, plus promptfoo's get_assert
       judges/<id>.md      YAML front matter (model, params, output contract) + prompt
-      labels/<id>.txt     labelled trace ids, when there are many
+      labels/<id>.txt     labelled trace ids, when there are many (<id>@<hash>.txt after a
+                          replacement changed them, so a crash never splits the pair)
       .cache/             results of judge calls (git-ignored)
 
 Examples:

@@ -33,8 +33,10 @@ from workbench.suite.cache import CACHE_DIR, CACHE_FILE, ResultCache
 from workbench.suite.format import (
     ID_PATTERN,
     SUITE_FILE,
+    EvalEntry,
     FailureModeEntry,
     SuiteDocument,
+    atomic_write_bytes,
     atomic_write_text,
     display_path,
     ensure_gitignore,
@@ -133,7 +135,7 @@ class Suite:
                 "pass replace=True to overwrite it"
             )
         file, text = _render(candidate)
-        labels_file = self._write_labels(candidate)
+        labels_file = self._write_labels(candidate, old)
         atomic_write_text(self.path / file, text)
         gate = threshold if threshold is not None else (old.threshold if old else DEFAULT_THRESHOLD)
         entry = entry_for(candidate, file, gate, file_version(text.encode("utf-8")), labels_file)
@@ -143,6 +145,9 @@ class Suite:
         save_document(self.path, doc.model_copy(update={"evals": evals, "failure_modes": modes}))
         if old is not None and old.file != file:
             _unlink(self.path / old.file)
+        old_labels = old.provenance.labelled_traces if old is not None else None
+        if old_labels is not None and old_labels.file != labels_file:
+            _unlink(self.path / old_labels.file)
         return self._find(self.load(), candidate.id)
 
     def remove(self, eval_id: str) -> None:
@@ -289,12 +294,18 @@ class Suite:
         modes[name] = FailureModeEntry(definition=definition)
         return modes
 
-    def _write_labels(self, candidate: Candidate) -> str | None:
+    def _write_labels(self, candidate: Candidate, old: EvalEntry | None) -> str | None:
         ids = candidate.provenance.labelled_trace_ids
         if len(ids) <= INLINE_IDS:
             return None
+        data = "".join(f"{i}\n" for i in ids).encode("utf-8")
         file = f"labels/{candidate.id}.txt"
-        atomic_write_text(self.path / file, "".join(f"{i}\n" for i in ids))
+        listed = old.provenance.labelled_traces if old is not None else None
+        if listed is not None and listed.file == file and (self.path / file).read_bytes() != data:
+            # suite.yaml names that file, with its count, until it is rewritten: write the new
+            # list beside it (no id has an @), so a crash in between leaves the old pair intact
+            file = f"labels/{candidate.id}@{file_version(data)}.txt"
+        atomic_write_bytes(self.path / file, data)
         return file
 
 
