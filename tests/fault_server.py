@@ -32,6 +32,7 @@ import json
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -381,6 +382,12 @@ class _Server(ThreadingHTTPServer):
             self._open.add(request)
             self._workers.append(worker)
         worker.start()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (killed, timed out) is normal here: no traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._guard:
