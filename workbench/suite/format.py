@@ -317,11 +317,16 @@ def save_document(evals_dir: Path, doc: SuiteDocument) -> None:
 
 
 def ensure_gitignore(evals_dir: Path) -> None:
-    """Write ``evals/.gitignore`` keeping the result cache out of git, unless one exists."""
+    """Write ``evals/.gitignore`` keeping the result cache out of git, unless one exists.
+
+    Temporary files of a write that a crash cut short (never read) are kept out too.
+    """
     ignore = evals_dir / ".gitignore"
     if not ignore.exists():
         atomic_write_text(
-            ignore, "# results cached by `workbench eval run`; safe to delete\n.cache/\n"
+            ignore,
+            "# results cached by `workbench eval run`; safe to delete\n.cache/\n"
+            "# left by a write that a crash cut short; safe to delete\n.*.tmp\n",
         )
 
 
