@@ -15,12 +15,17 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 LOCAL_MODEL = "openai/gemma3-270m"
 LLM_NOTEBOOKS: dict[str, dict[str, object]] = {
     "01_weekly_error_analysis.ipynb": {},
-    "03_eval_suite.ipynb": {"LLM_MODES": ["invented_policy"], "JUDGE_SAMPLE": 2},
+    "03_eval_suite.ipynb": {
+        "LLM_MODES": ["invented_policy"],
+        "JUDGE_SAMPLE": 2,
+        "LLM_OPTIONS": {"max_tokens": 200},
+    },
 }
 """Notebooks whose LLM steps run against the local server when it is up (LLM_API_BASE),
 with the parameters that keep a 270M model on 2 cores within minutes: the eval-suite
 notebook drafts a check and measures a judge for one failure mode, on 2 labels per split
-(so below MIN_LABELS: nothing it makes is accepted, and the suite runs without judges)."""
+(so below MIN_LABELS: nothing it makes is accepted, and the suite runs without judges),
+with answers cut at 200 tokens (the small model otherwise rambles to 1,024 on every call)."""
 
 pytestmark = pytest.mark.slow
 

