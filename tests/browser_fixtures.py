@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from hostile import HOSTILE_IMG, HOSTILE_SCRIPT, hostile_trace
 
 __all__ = ["HOSTILE_IMG", "HOSTILE_SCRIPT", "hostile_trace"]  # kept here for older imports
@@ -37,6 +38,25 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+KERNEL_IDLE = """() => {
+  const session = window.jupyterapp.shell.currentWidget?.sessionContext;
+  return session?.isReady && session.session?.kernel?.status === "idle";
+}"""
+"""JupyterLab: true once the open notebook's kernel is ready and idle."""
+RUN_ALL = """() => { window.jupyterapp.commands.execute("notebook:run-all-cells"); }"""
+"""JupyterLab: run every cell of the open notebook."""
+
+
+def require_chromium() -> None:
+    """Skip without the system's Chromium (fail under CI): browsers are never downloaded."""
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
 
 _PRODUCTS = ("trail runner GTX", "down jacket", "2-person tent", "merino base layer")
 _CITIES = ("Lyon", "Denver", "Leeds", "Osaka")
@@ -213,3 +233,11 @@ def write_notebook(path: Path, cells: Sequence[str]) -> None:
         "nbformat_minor": 5,
     }
     path.write_text(json.dumps(notebook, indent=1))
+
+
+@pytest.fixture(name="lab")
+def lab_fixture(tmp_path: Path) -> Iterator[Lab]:
+    """A JupyterLab of the test's own, once Chromium is known to be there."""
+    require_chromium()
+    with jupyter_lab(tmp_path) as server:
+        yield server

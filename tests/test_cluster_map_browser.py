@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, Lab, jupyter_lab
+from browser_fixtures import (  # noqa: F401 (fixtures are found by name)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KERNEL_IDLE,
+    RUN_ALL,
+    Lab,
+    lab_fixture,
+)
 from browser_fixtures import write_notebook as _write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,11 +25,6 @@ POINTS = 100_000
 SEED = 11
 BLOBS = ((-10.0, -10.0), (10.0, -10.0), (-10.0, 10.0), (10.0, 10.0))
 TARGET = 3  # the blob the box is drawn around
-KERNEL_IDLE = """() => {
-  const session = window.jupyterapp.shell.currentWidget?.sessionContext;
-  return session?.isReady && session.session?.kernel?.status === "idle";
-}"""
-RUN_ALL = """() => { window.jupyterapp.commands.execute("notebook:run-all-cells"); }"""
 COLOURED = """async (png) => {
   const image = new Image();
   image.src = "data:image/png;base64," + png;
@@ -118,17 +118,6 @@ def _share_coloured(page: Any, centre: tuple[float, float]) -> float:
     x, y = page.evaluate(TO_PAGE, list(centre))
     png = page.screenshot(clip={"x": x - 20, "y": y - 20, "width": 40, "height": 40})
     return float(page.evaluate(COLOURED, base64.b64encode(png).decode()))
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with jupyter_lab(tmp_path) as server:
-        yield server
 
 
 def test_cluster_map_box_select_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, HOSTILE_SCRIPT, Lab, jupyter_lab
+from browser_fixtures import (  # noqa: F401 (fixtures are found by name)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HOSTILE_SCRIPT,
+    KERNEL_IDLE,
+    RUN_ALL,
+    Lab,
+    lab_fixture,
+)
 from browser_fixtures import write_notebook as _write_notebook
 from test_eval_builder import MODE, add_hostile_in_dev, build_week1
 
@@ -17,23 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "eval_builder.png"
 WAIT_MS = 30_000
-KERNEL_IDLE = """() => {
-  const session = window.jupyterapp.shell.currentWidget?.sessionContext;
-  return session?.isReady && session.session?.kernel?.status === "idle";
-}"""
-RUN_ALL = """() => { window.jupyterapp.commands.execute("notebook:run-all-cells"); }"""
 SELECTED = "document.querySelector('.wbe-card.wbe-selected')?.dataset.id"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with jupyter_lab(tmp_path) as server:
-        yield server
 
 
 def test_eval_builder_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:

@@ -9,12 +9,18 @@ marks and reorder nothing, and ANSI escapes must stay characters.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, Lab, jupyter_lab, write_notebook
+from browser_fixtures import (  # noqa: F401 (fixtures are found by name)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KERNEL_IDLE,
+    RUN_ALL,
+    Lab,
+    lab_fixture,
+    write_notebook,
+)
 from hostile import (  # noqa: F401 (fixtures are found by name)
     ATTACKS,
     HostileSet,
@@ -27,25 +33,9 @@ from hostile import (  # noqa: F401 (fixtures are found by name)
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WAIT_MS = 60_000
-KERNEL_IDLE = """() => {
-  const session = window.jupyterapp.shell.currentWidget?.sessionContext;
-  return session?.isReady && session.session?.kernel?.status === "idle";
-}"""
-RUN_ALL = """() => { window.jupyterapp.commands.execute("notebook:run-all-cells"); }"""
 SHOWING = "(id) => document.querySelector('.wbr-trace-id')?.textContent.includes(id)"
 OPEN_ALL = "() => document.querySelectorAll('.wbr-reviewer details').forEach((d) => d.open = true)"
 LIVE = "script, img, a, iframe, svg, style, link, form, object, embed, video, audio, math, base"
-
-
-@pytest.fixture(name="lab")
-def lab_fixture(tmp_path: Path) -> Iterator[Lab]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with jupyter_lab(tmp_path) as server:
-        yield server
 
 
 def _notebook(lab: Lab, hostile: HostileSet, workspace: Path) -> str:

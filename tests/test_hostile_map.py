@@ -8,7 +8,6 @@ headless Chromium: the label shows the markup as text and makes no link.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS
+from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from hostile import (  # noqa: F401 (fixtures are found by name)
     ATTACK_HOST,
     BIDI_CONTROLS,
@@ -87,11 +86,7 @@ def test_hover_and_legend_hold_no_markup_from_traces(
 
 @pytest.fixture(name="browser", scope="module")
 def browser_fixture() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -8,7 +8,6 @@ hostile text must read as text, unhidden and without reordering what follows it.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS
+from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from hostile import (  # noqa: F401 (fixtures are found by name)
     ATTACKS,
     HOSTILE_IMG,
@@ -43,11 +42,7 @@ SMALL = [a for a in ATTACKS if a != "huge-field"]
 @pytest.fixture(name="browser", scope="module")
 def browser_fixture() -> Iterator[Any]:
     """One headless Chromium for the module (never downloaded: the system's own)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, HOSTILE_SCRIPT, Lab, jupyter_lab
+from browser_fixtures import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HOSTILE_SCRIPT,
+    KERNEL_IDLE,
+    RUN_ALL,
+    Lab,
+    jupyter_lab,
+    require_chromium,
+)
 from browser_fixtures import write_notebook as _write_notebook
 
 from workbench.workspace import open_workspace
@@ -19,25 +27,11 @@ TESTS = Path(__file__).resolve().parent
 SCREENSHOT = TESTS.parent / "docs" / "img" / "reviewer.png"
 WAIT_MS = 30_000
 NOTE = "promised a free return on worn items; not the policy"
-KERNEL_IDLE = """() => {
-  const session = window.jupyterapp.shell.currentWidget?.sessionContext;
-  return session?.isReady && session.session?.kernel?.status === "idle";
-}"""
-RUN_ALL = """() => { window.jupyterapp.commands.execute("notebook:run-all-cells"); }"""
-
-
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    _need_chromium()
+    require_chromium()
     with jupyter_lab(tmp_path) as server:
         yield server
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import random
 import re
 from collections.abc import Callable
@@ -13,7 +12,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, HOSTILE_IMG, HOSTILE_SCRIPT, hostile_trace
+from browser_fixtures import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HOSTILE_IMG,
+    HOSTILE_SCRIPT,
+    hostile_trace,
+    require_chromium,
+)
 from workspace_fixtures import (  # noqa: F401 (fixtures are found by name)
     db_url_fixture,
     make_traces,
@@ -242,15 +248,6 @@ def _review(
         ws.tag(trace_id, mode, annotator=who)
 
 
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def _open(page: Any, path: Path) -> None:
     page.goto(path.as_uri())
     page.wait_for_load_state("load")
@@ -259,7 +256,7 @@ def _open(page: Any, path: Path) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_report_opens_in_chromium_without_errors_or_requests(tmp_path: Path) -> None:
-    _need_chromium()
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     ws = demo_workspace(tmp_path / "analysis")
