@@ -241,3 +241,15 @@ def lab_fixture(tmp_path: Path) -> Iterator[Lab]:
     require_chromium()
     with jupyter_lab(tmp_path) as server:
         yield server
+
+
+@pytest.fixture(name="browser", scope="module")
+def browser_fixture() -> Iterator[Any]:
+    """One headless Chromium for the module (never downloaded: the system's own)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -9,14 +9,13 @@ headless Chromium: the label shows the markup as text and makes no link.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from browser_fixtures import browser_fixture  # noqa: F401 (fixtures are found by name)
 from hostile import (  # noqa: F401 (fixtures are found by name)
     ATTACK_HOST,
     BIDI_CONTROLS,
@@ -82,17 +81,6 @@ def test_hover_and_legend_hold_no_markup_from_traces(
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in hovers
     assert "[U+202E]" in hovers  # a bidi override is shown as a mark
     assert max(len(label) for label in labels) < 2_000  # the 10 MiB reply is cut
-
-
-@pytest.fixture(name="browser", scope="module")
-def browser_fixture() -> Iterator[Any]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from browser_fixtures import browser_fixture  # noqa: F401 (fixtures are found by name)
 from hostile import (  # noqa: F401 (fixtures are found by name)
     ATTACKS,
     HOSTILE_IMG,
@@ -37,18 +37,6 @@ MODE = f"{HOSTILE_IMG} promised a refund"
 """A failure mode named from trace text, as a reviewer might paste it."""
 NOTE = f"copied from the reply: {HOSTILE_SCRIPT}"
 SMALL = [a for a in ATTACKS if a != "huge-field"]
-
-
-@pytest.fixture(name="browser", scope="module")
-def browser_fixture() -> Iterator[Any]:
-    """One headless Chromium for the module (never downloaded: the system's own)."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(name="labelled", scope="module")
