@@ -163,6 +163,15 @@ def test_cache_false_bypasses_the_read_but_still_writes(scripted: ScriptedLiteLL
     assert (again.text, again.cached) == ("second", True)
 
 
+def test_an_empty_answer_is_not_cached(scripted: ScriptedLiteLLM) -> None:
+    # Regression: one empty reply was served from the cache for every later identical call.
+    llm.configure(model=MODEL)
+    scripted.script("  \n", "a real answer")  # (litellm takes mock_response="" for no mock)
+    answers = [llm.complete("q").text for _ in range(3)]
+    assert answers == ["  \n", "a real answer", "a real answer"]
+    assert len(scripted.calls) == 2
+
+
 def test_mocked_calls_never_touch_the_cache(isolated_llm: Path) -> None:
     llm.configure(model=MODEL)
     first = llm.complete("q", mock_response="fake")

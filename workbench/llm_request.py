@@ -317,9 +317,14 @@ def from_cache(req: Request) -> Completion | None:
 
 
 def fresh(req: Request, entry: CachedResponse) -> Completion:
-    """Count and cache a fresh answer (not cached if a parameter is not JSON data)."""
+    """Count and cache a fresh answer.
+
+    Not cached: an empty answer (a server hiccup more often than a reply; the next call asks
+    again instead of being told "empty" until ``cache=False``), or a call with a parameter
+    that is not JSON data.
+    """
     METER.record(entry.prompt_tokens, entry.completion_tokens, entry.cost_usd, cached=False)
-    if req.write_cache:
+    if req.write_cache and entry.text.strip():
         with contextlib.suppress(TypeError):
             _cache().put(req.key(), entry)
     return to_completion(entry, cached=False, latency_s=entry.latency_s)
