@@ -220,3 +220,22 @@ def test_an_empty_run_reports_nothing(tmp_path: Path) -> None:
     rep = report(table([]))
     assert rep.summary.empty and str(rep) == "Eval suite report: no results."
     assert "<h1>Eval suite report</h1>" in rep.to_html(tmp_path / "empty.html").read_text()
+
+
+def test_examples_are_redacted_unless_told_otherwise() -> None:
+    # Regression: the suite report showed e-mail addresses that the team report masked.
+    results = table([False, False])
+    results["reason"] = ["wrote to ana@example.com", "no"]
+    traces = pd.DataFrame(
+        {
+            "trace_id": ["t0", "t1"],
+            "input": ["I am ana@example.com, call +1 415-555-0132", "hi"],
+            "output": ["sure", "key sk-proj-Xy12ab34cd56ef78gh90ij12"],
+        }
+    )
+    shown = report(results, traces=traces).examples
+    text = " ".join(shown[["reason", "input", "output"]].astype(str).agg(" ".join, axis=1))
+    assert "ana@example.com" not in text and "555-0132" not in text and "sk-proj" not in text
+    assert "[EMAIL]" in text and "[API_KEY]" in text
+    raw = report(results, traces=traces, redact=None).examples
+    assert raw["input"].iloc[0] == "I am ana@example.com, call +1 415-555-0132"

@@ -31,6 +31,7 @@ import pandas as pd
 
 from workbench.evalgen.candidate import Metrics
 from workbench.evalgen.prevalence import corrected_rate, estimate
+from workbench.redact import Redactor, redact_pii
 from workbench.suite.format import atomic_write_text
 from workbench.suite.gate import GateFailure, check_gates
 from workbench.suite.runner import collapse_repeats, flakiness, verdict_mask
@@ -82,6 +83,7 @@ def report(
     previous: pd.DataFrame | None = None,
     suite: Suite | None = None,
     traces: pd.DataFrame | None = None,
+    redact: Redactor | None = redact_pii,
 ) -> Report:
     """Summarise a run, compare it with a previous one, and check the gates.
 
@@ -90,6 +92,8 @@ def report(
         previous: An earlier run (e.g. last week's results parquet) to compare with.
         suite: The suite, for thresholds, alignment figures and failure mode definitions.
         traces: The traces of this run, to show the input and output of failing examples.
+        redact: applied to the examples' input, output and reason before they are shown
+            (a report is shared; the team report does the same). None: as they are.
 
     Returns:
         The :class:`Report`.
@@ -103,7 +107,7 @@ def report(
         by_failure_mode=_by_failure_mode(results),
         compare=None if previous is None else compare_runs(results, previous),
         gates=gates,
-        examples=_examples(results, traces),
+        examples=_examples(results, traces, redact or str),
         definitions=dict(loaded.failure_modes) if loaded else {},
     )
 
@@ -307,7 +311,7 @@ def _change(eval_id: Any, now: pd.DataFrame, before: pd.DataFrame) -> dict[str, 
     }
 
 
-def _examples(results: pd.DataFrame, traces: pd.DataFrame | None) -> pd.DataFrame:
+def _examples(results: pd.DataFrame, traces: pd.DataFrame | None, clean: Redactor) -> pd.DataFrame:
     table = collapse_repeats(results)
     failing = table[verdict_mask(table["passed"], False)]
     columns = ["eval", "trace_id", "reason"] if "reason" in table else ["eval", "trace_id"]
@@ -315,6 +319,9 @@ def _examples(results: pd.DataFrame, traces: pd.DataFrame | None) -> pd.DataFram
     if traces is not None and len(picked):
         text = traces.set_index(traces["trace_id"].astype(str))[["input", "output"]]
         picked = picked.join(text, on="trace_id")
+    for column in ("reason", "input", "output"):
+        if column in picked:
+            picked[column] = picked[column].map(lambda v: clean(v) if isinstance(v, str) else v)
     return picked
 
 
