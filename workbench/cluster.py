@@ -154,7 +154,7 @@ class HDBSCANClusterer:
         noise = np.flatnonzero(labels == -1)
         if len(noise) <= size or labels.max() < 0:
             return labels
-        core = _core_distances(X, k=5)
+        core = _neighbours(X, min(5, len(X) - 1))[0][:, -1]  # distance to the 5th neighbour
         loosest = max(np.median(core[labels == c]) for c in range(labels.max() + 1))
         found = _hdbscan(size, None, self.cluster_selection_method, len(noise))
         found.allow_single_cluster = True  # the noise may hold one group and nothing else
@@ -178,13 +178,15 @@ def _hdbscan(size: int, min_samples: int | None, method: str, n: int) -> Any:
     )
 
 
-def _core_distances(X: Array, k: int) -> Array:
-    """Each row's distance to its ``k``-th nearest other row (how dense it is around it)."""
+def _neighbours(X: Array, k: int) -> tuple[Array, Array]:
+    """Distances to and positions of each row's ``k`` nearest rows, itself first (column 0).
+
+    A k-d tree: the reduced vectors have few dimensions.
+    """
     from sklearn.neighbors import NearestNeighbors
 
-    k = min(k, len(X) - 1)
-    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
-    return np.asarray(dist[:, k])
+    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+    return dist, idx
 
 
 def attach_noise(reduced: Array, labels: Array, share: float = 0.5, k: int = 10) -> Array:
@@ -200,15 +202,12 @@ def attach_noise(reduced: Array, labels: Array, share: float = 0.5, k: int = 10)
         >>> attach_noise(pts, np.array([0, 0, 0, -1, -1]), k=3).tolist()
         [0, 0, 0, 0, -1]
     """
-    from sklearn.neighbors import NearestNeighbors
-
     labels = np.asarray(labels).copy()
     noise = np.flatnonzero(labels == -1)
     if len(noise) == 0 or len(noise) == len(labels):
         return labels
     k = min(k, len(labels) - 1)
-    search = NearestNeighbors(n_neighbors=k + 1).fit(reduced)  # a k-d tree: few dimensions
-    dist, idx = search.kneighbors(reduced)  # column 0 is the point itself
+    dist, idx = _neighbours(reduced, k)
     reach = dist[:, k]
     scale = {c: reach[labels == c].max() for c in np.unique(labels[labels >= 0])}
     original = labels.copy()

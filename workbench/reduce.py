@@ -241,9 +241,10 @@ def reduce_both(
     k = max((r.n_neighbors for r in umaps), default=15)
     kept, place = capped_copies(vectors, k)
     vectors = vectors[kept]
+    shared = min(k, len(vectors) - 1)
     knn = None
-    if len(umaps) == 2 and umaps[0].metric == umaps[1].metric and min(k, len(vectors) - 1) >= 1:
-        knn = nearest_neighbours(vectors, min(k, len(vectors) - 1), umaps[0].metric, random_state)
+    if len(umaps) == 2 and umaps[0].metric == umaps[1].metric and shared >= 1:
+        knn = nearest_neighbours(vectors, shared, umaps[0].metric, random_state)
     results = []
     for one in both:
         if isinstance(one, UMAPReducer):
